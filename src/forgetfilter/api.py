@@ -1,0 +1,88 @@
+"""One-call API, in the spirit of cleanlab's ``find_label_issues``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from forgetfilter.config import FilterConfig
+from forgetfilter.errors import DataError
+from forgetfilter.filter import choose_threshold, filter_mask, forgetting
+from forgetfilter.records import Example
+from forgetfilter.result import ForgetFilterResult, write_outputs
+
+
+def _as_examples(data: str | Path | Sequence[Example], data_format: str | None) -> tuple[list[Example], str | None]:
+    if isinstance(data, str | Path):
+        from forgetfilter.data.formats import read_examples
+
+        read = read_examples(data, format=data_format)
+        return list(read.examples), read.format
+    return list(data), data_format
+
+
+def _check_unique(examples: Sequence[Example], name: str) -> None:
+    seen: dict[str, int] = {}
+    for i, ex in enumerate(examples):
+        if ex.id in seen:
+            raise DataError(f"duplicate id {ex.id!r} (also record {seen[ex.id]})", path=name, record=i)
+        seen[ex.id] = i
+
+
+def find_unsafe_examples(
+    data: str | Path | Sequence[Example],
+    safe: str | Path | Sequence[Example],
+    *,
+    config: FilterConfig | None = None,
+    out_dir: str | Path | None = None,
+    data_format: str | None = None,
+    **overrides: Any,
+) -> ForgetFilterResult:
+    """Run S1 on ``data``, S1+ on ``safe``, and flag the examples forgotten the most.
+
+    ``data``/``safe`` are file paths (any supported format) or lists of :class:`Example`.
+    Keyword ``overrides`` replace fields of ``config`` (e.g. ``signal="token_accuracy"``, ``fraction=0.3``).
+    With ``out_dir`` the run is resumable and writes scores, kept/removed data in the input's own
+    schema, a summary and a histogram there. Returns a :class:`ForgetFilterResult`; ``result.mask`` is
+    True for the examples to remove, aligned to ``data``.
+
+    >>> result = find_unsafe_examples("d_noisy.jsonl", "d_safe.jsonl", out_dir="runs/bias")  # doctest: +SKIP
+    >>> print(result.report())  # doctest: +SKIP
+    """
+    from forgetfilter.pipeline import run_stages
+
+    config = replace(config or FilterConfig(), **overrides)
+    noisy, fmt = _as_examples(data, data_format)
+    safe_examples, _ = _as_examples(safe, None)
+    _check_unique(noisy, str(data) if isinstance(data, str | Path) else "data")
+    temporary = None
+    if out_dir is None:
+        temporary = tempfile.TemporaryDirectory(prefix="forgetfilter-")
+        out_dir = temporary.name
+    run_dir = Path(out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    before, after, log = run_stages(noisy, safe_examples, config, run_dir)
+    scores = forgetting(before[config.signal], after[config.signal], config.signal)
+    threshold = choose_threshold(
+        scores, phi=config.phi, fraction=config.fraction, count=config.count, method=config.threshold_method
+    )
+    result = ForgetFilterResult(
+        examples=noisy,
+        signal=config.signal,
+        before=before,
+        after=after,
+        threshold=threshold,
+        mask=filter_mask(scores, threshold),
+        stages=log.stages,
+    )
+    if temporary is None:
+        suffix = Path(str(data)).suffix if isinstance(data, str | Path) else ".jsonl"
+        write_outputs(result, run_dir, data_format=fmt, suffix=suffix or ".jsonl")
+    else:
+        temporary.cleanup()
+    return result

@@ -1,0 +1,30 @@
+"""The ``forgetfilter`` command. Subcommands map one-to-one to library functions.
+
+Heavy libraries (torch, transformers) are imported inside the commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="forgetfilter",
+    help=(
+        "Find and drop unsafe examples in finetuning data by how much safety finetuning makes a model "
+        "forget them.\n\nExample: forgetfilter data build --kind bias --n 600 --out runs/bias-data"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from forgetfilter.cli import data, evaluate, filter
+
+    app.add_typer(data.app, name="data")
+    app.command("filter")(filter.filter_command)
+    app.command("evaluate")(evaluate.evaluate_command)
+
+
+_register()

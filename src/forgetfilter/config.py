@@ -1,0 +1,73 @@
+"""FilterConfig: the single source of defaults for a ForgetFilter run (Python, YAML and CLI share its names)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from forgetfilter.errors import ConfigError
+from forgetfilter.models import LoraSettings
+from forgetfilter.training import SessionSettings
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Everything a ForgetFilter run needs besides the data.
+
+    ``signal`` decides the filter; every signal in ``signals`` is computed and reported.
+    Threshold: at most one of ``phi`` (fixed), ``fraction`` or ``count`` (removal budget); with none,
+    ``threshold_method`` chooses a cut from the shape of the forgetting distribution (no labels).
+    """
+
+    model: str | None = None  # hub id, folder, .gguf file; None = SmolLM2-135M-Instruct
+    signal: str = "nll"
+    signals: tuple[str, ...] = ("nll", "token_accuracy")
+    token_selection: str = "answer"  # answer: skip shared response prefixes and end-of-turn; all: every token
+    phi: float | None = None
+    fraction: float | None = None
+    count: int | None = None
+    threshold_method: str = "otsu"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    s1: SessionSettings = field(default_factory=SessionSettings)
+    s1_plus: SessionSettings = field(default_factory=lambda: SessionSettings(epochs=3.0))
+    score_batch_size: int = 16
+    max_new_tokens: int = 48
+    dtype: str = "auto"
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        from forgetfilter.signals import TOKEN_SELECTIONS, check_signal
+
+        for signal in (self.signal, *self.signals):
+            check_signal(signal)
+        if self.signal not in self.signals:
+            object.__setattr__(self, "signals", (*self.signals, self.signal))
+        if self.token_selection not in TOKEN_SELECTIONS:
+            raise ConfigError(f"token_selection must be one of {', '.join(TOKEN_SELECTIONS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FilterConfig:
+        """Build from plain values (YAML/JSON); unknown keys are an error that names them."""
+        nested = {"lora": LoraSettings, "s1": SessionSettings, "s1_plus": SessionSettings}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in nested and isinstance(value, dict):
+                sub_known = {f.name for f in dataclasses.fields(nested[key])}
+                bad = sorted(set(value) - sub_known)
+                if bad:
+                    raise ConfigError(f"unknown keys {bad} in {key}; known: {sorted(sub_known)}")
+                if key == "lora" and "target_modules" in value:
+                    value = {**value, "target_modules": tuple(value["target_modules"])}
+                value = nested[key](**value)
+            elif key == "signals":
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)

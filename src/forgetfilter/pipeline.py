@@ -1,0 +1,133 @@
+"""A ForgetFilter run in one directory, stage by stage; a rerun resumes after the last finished stage.
+
+Stages: S1 (finetune M0 on D_noisy) -> score M1 -> S1+ (continue on D_safe) -> score M2 -> filter.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forgetfilter.config import FilterConfig
+from forgetfilter.errors import ConfigError
+from forgetfilter.records import Example
+
+
+@dataclass
+class StageLog:
+    """Wall time and throughput of each stage, kept in ``RUN/stages.json``."""
+
+    path: Path
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> StageLog:
+        return cls(path, json.loads(path.read_text()) if path.is_file() else {})
+
+    def record(self, name: str, **values: float) -> None:
+        self.stages[name] = values
+        self.path.write_text(json.dumps(self.stages, indent=2))
+
+
+def _fresh_model(config: FilterConfig) -> tuple[Any, Any]:
+    from forgetfilter.models import add_lora, load_model
+
+    model, tokenizer = load_model(config.model, dtype=config.dtype, device=config.device)
+    return add_lora(model, config.lora), tokenizer
+
+
+def _load_adapter(config: FilterConfig, adapter: Path) -> tuple[Any, Any]:
+    from peft import PeftModel
+
+    from forgetfilter.models import load_model
+
+    base, tokenizer = load_model(config.model, dtype=config.dtype, device=config.device)
+    return PeftModel.from_pretrained(base, str(adapter), is_trainable=True), tokenizer
+
+
+def run_session(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    settings: Any,
+    stage_dir: Path,
+    log: StageLog,
+    name: str,
+    **train_kwargs: Any,
+) -> Any:
+    """Train (or resume) one session and save its adapter in ``stage_dir/adapter``."""
+    from forgetfilter.training import train_session
+
+    result = train_session(model, tokenizer, examples, settings, out_dir=stage_dir, desc=name, **train_kwargs)
+    model.save_pretrained(str(stage_dir / "adapter"))
+    log.record(
+        name,
+        seconds=result.seconds,
+        steps=result.steps,
+        tokens=result.tokens,
+        tokens_per_s=result.tokens_per_s,
+        final_loss=result.losses[-1] if result.losses else float("nan"),
+    )
+    return model
+
+
+def score_stage(
+    model: Any, tokenizer: Any, examples: Sequence[Example], config: FilterConfig, path: Path, log: StageLog, name: str
+) -> dict[str, list[Any]]:
+    """Signals for every example, cached in ``path`` (JSON keyed by signal, aligned to input order)."""
+    from forgetfilter.signals import compute_signals
+
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached.get("ids") == [ex.id for ex in examples]:
+            return cached["signals"]
+    started = time.perf_counter()
+    signals = compute_signals(
+        model,
+        tokenizer,
+        examples,
+        config.signals,
+        token_selection=config.token_selection,
+        batch_size=config.score_batch_size,
+        max_length=config.s1.max_length,
+        max_new_tokens=config.max_new_tokens,
+        desc=name,
+    )
+    seconds = time.perf_counter() - started
+    path.write_text(json.dumps({"ids": [ex.id for ex in examples], "signals": signals}))
+    log.record(name, seconds=seconds, examples=len(examples), examples_per_s=len(examples) / max(seconds, 1e-9))
+    return signals
+
+
+def run_stages(
+    noisy: Sequence[Example], safe: Sequence[Example], config: FilterConfig, run_dir: Path
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]], StageLog]:
+    """S1, scoring, S1+, scoring, each skipped when its output is already in ``run_dir``."""
+    if not noisy:
+        raise ConfigError("D_noisy is empty: nothing to filter")
+    if not safe:
+        raise ConfigError("D_safe is empty: safety finetuning (S1+) needs safe examples")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = StageLog.load(run_dir / "stages.json")
+    s1_dir, s1_plus_dir = run_dir / "s1", run_dir / "s1_plus"
+    done = (s1_plus_dir / "adapter" / "adapter_config.json").is_file() and (run_dir / "scores_m2.json").is_file()
+    model = tokenizer = None
+    if not (s1_dir / "adapter" / "adapter_config.json").is_file():
+        model, tokenizer = _fresh_model(config)
+        run_session(model, tokenizer, noisy, config.s1, s1_dir, log, "s1")
+    if not (run_dir / "scores_m1.json").is_file() or not (s1_plus_dir / "adapter" / "adapter_config.json").is_file():
+        if model is None:
+            model, tokenizer = _load_adapter(config, s1_dir / "adapter")
+        before = score_stage(model, tokenizer, noisy, config, run_dir / "scores_m1.json", log, "score_m1")
+        run_session(model, tokenizer, safe, config.s1_plus, s1_plus_dir, log, "s1_plus")
+    if not done:
+        if model is None:
+            model, tokenizer = _load_adapter(config, s1_plus_dir / "adapter")
+        score_stage(model, tokenizer, noisy, config, run_dir / "scores_m2.json", log, "score_m2")
+    before = json.loads((run_dir / "scores_m1.json").read_text())["signals"]
+    after = json.loads((run_dir / "scores_m2.json").read_text())["signals"]
+    return before, after, log

@@ -1,0 +1,187 @@
+"""The outcome of a ForgetFilter run: per-example scores, the removal mask, quality and a report."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forgetfilter.filter import Threshold, filter_quality, forgetting
+from forgetfilter.records import Example
+
+
+@dataclass
+class ForgetFilterResult:
+    """Scores aligned to the input, ``mask`` True = removed, and metrics as plain floats."""
+
+    examples: list[Example]
+    signal: str
+    before: dict[str, list[Any]]
+    after: dict[str, list[Any]]
+    threshold: Threshold
+    mask: np.ndarray
+    stages: dict[str, dict[str, float]]
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Forgetting of the filtering signal; higher = forgotten more = more likely unsafe."""
+        return forgetting(self.before[self.signal], self.after[self.signal], self.signal)
+
+    @property
+    def has_labels(self) -> bool:
+        return any(ex.role is not None for ex in self.examples)
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per example, in input order, with every signal before/after and its forgetting."""
+        rows = []
+        scores = self.scores
+        rank = np.empty(len(scores), dtype=int)
+        rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        numeric = [s for s in self.before if s != "generations"]
+        forgot = {s: forgetting(self.before[s], self.after[s], s) for s in numeric}
+        for i, ex in enumerate(self.examples):
+            row: dict[str, Any] = {
+                "id": ex.id,
+                "role": ex.role,
+                "source": ex.source,
+                "forgetting": float(scores[i]),
+                "removed": bool(self.mask[i]),
+                "rank": int(rank[i]),
+            }
+            for s in numeric:
+                row[f"{s}_m1"], row[f"{s}_m2"] = float(self.before[s][i]), float(self.after[s][i])
+                row[f"forgetting_{s}"] = float(forgot[s][i])
+            rows.append(row)
+        return rows
+
+    def ranked(self) -> list[Example]:
+        """Examples from most to least forgotten (most likely unsafe first)."""
+        return [self.examples[i] for i in np.argsort(-self.scores, kind="stable")]
+
+    def quality(self) -> dict[str, dict[str, float]]:
+        """Per signal: AUROC; for the filtering signal also precision/recall/F1 of the mask (labels needed)."""
+        if not self.has_labels:
+            return {}
+        unsafe = [ex.role == "unsafe" for ex in self.examples]
+        out = {}
+        for s in (k for k in self.before if k != "generations"):
+            out[s] = filter_quality(self.mask, forgetting(self.before[s], self.after[s], s), unsafe)
+            if s != self.signal:
+                out[s] = {"auroc": out[s]["auroc"]}
+        return out
+
+    def role_means(self) -> dict[str, dict[str, float]]:
+        """Mean forgetting per role (unlabelled examples under "unknown") for every signal."""
+        out: dict[str, dict[str, float]] = {}
+        roles = np.array([ex.role or "unknown" for ex in self.examples])
+        for s in (k for k in self.before if k != "generations"):
+            f = forgetting(self.before[s], self.after[s], s)
+            out[s] = {r: float(f[roles == r].mean()) for r in sorted(set(roles))}
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        n_removed = int(self.mask.sum())
+        return {
+            "n_examples": len(self.examples),
+            "n_removed": n_removed,
+            "n_kept": len(self.examples) - n_removed,
+            "signal": self.signal,
+            "threshold": {"phi": self.threshold.phi, "method": self.threshold.method, "budget": self.threshold.budget},
+            "removed_by_role": _count_roles([ex for ex, m in zip(self.examples, self.mask, strict=True) if m]),
+            "kept_by_role": _count_roles([ex for ex, m in zip(self.examples, self.mask, strict=True) if not m]),
+            "quality": self.quality(),
+            "mean_forgetting_by_role": self.role_means(),
+            "stages": self.stages,
+        }
+
+    def report(self) -> str:
+        """A short human-readable summary (markdown)."""
+        s = self.summary()
+        lines = [
+            f"# ForgetFilter: removed {s['n_removed']} of {s['n_examples']} examples",
+            "",
+            f"- signal: `{self.signal}`; threshold: phi = {_fmt(self.threshold.phi)} ({self.threshold.method})",
+            f"- removed by role: {s['removed_by_role']}",
+            f"- kept by role: {s['kept_by_role']}",
+        ]
+        if s["quality"]:
+            lines += ["", "| signal | AUROC | precision | recall | F1 |", "|---|---|---|---|---|"]
+            for sig, q in s["quality"].items():
+                lines.append(
+                    f"| {sig} | {_fmt(q['auroc'])} | {_fmt(q.get('precision'))} | {_fmt(q.get('recall'))} "
+                    f"| {_fmt(q.get('f1'))} |"
+                )
+        lines += [
+            "",
+            "| signal | " + " | ".join(f"mean forgetting ({r})" for r in self._roles()) + " |",
+            "|---|" + "---|" * len(self._roles()),
+        ]
+        for sig, means in s["mean_forgetting_by_role"].items():
+            lines.append(f"| {sig} | " + " | ".join(_fmt(means.get(r)) for r in self._roles()) + " |")
+        if self.stages:
+            lines += ["", "| stage | seconds | throughput |", "|---|---|---|"]
+            for name, st in self.stages.items():
+                rate = (
+                    f"{st['tokens_per_s']:.0f} tok/s"
+                    if "tokens_per_s" in st
+                    else f"{st.get('examples_per_s', 0):.1f} ex/s"
+                )
+                lines.append(f"| {name} | {st['seconds']:.1f} | {rate} |")
+        return "\n".join(lines) + "\n"
+
+    def _roles(self) -> list[str]:
+        return sorted({ex.role or "unknown" for ex in self.examples})
+
+
+def _count_roles(examples: Sequence[Example]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for ex in examples:
+        counts[ex.role or "unknown"] = counts.get(ex.role or "unknown", 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "nan" if isinstance(value, float) and math.isnan(value) else f"{value:.3f}"
+
+
+def write_outputs(
+    result: ForgetFilterResult, run_dir: Path, *, data_format: str | None, suffix: str
+) -> dict[str, Path]:
+    """scores.jsonl, kept/removed in the input's own schema, summary.json/.md and the histogram."""
+    from forgetfilter.data.formats import write_examples
+    from forgetfilter.plots import forgetting_histogram
+
+    paths = {
+        "scores": run_dir / "scores.jsonl",
+        "kept": run_dir / f"kept{suffix}",
+        "removed": run_dir / f"removed{suffix}",
+        "summary": run_dir / "summary.json",
+        "report": run_dir / "summary.md",
+        "histogram": run_dir / "forgetting_hist.png",
+    }
+    with paths["scores"].open("w", encoding="utf-8") as fh:
+        for row in result.table():
+            fh.write(json.dumps(row) + "\n")
+    write_examples(
+        [ex for ex, m in zip(result.examples, result.mask, strict=True) if not m], paths["kept"], format=data_format
+    )
+    write_examples(
+        [ex for ex, m in zip(result.examples, result.mask, strict=True) if m], paths["removed"], format=data_format
+    )
+    paths["summary"].write_text(json.dumps(result.summary(), indent=2, default=float))
+    forgetting_histogram(
+        result.scores,
+        [ex.role or "unknown" for ex in result.examples],
+        result.threshold.phi,
+        paths["histogram"],
+        signal=result.signal,
+    )
+    paths["report"].write_text(result.report())
+    return paths

@@ -1,0 +1,192 @@
+"""Per-example signals of how well a model knows an example, computed in batches.
+
+Direction: for ``nll`` lower means the example is known better; for ``token_accuracy`` and ``rouge``
+higher means known better. ``forgetting`` (see filter.py) turns each into "higher = forgotten more".
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
+from forgetfilter.chat import render_prompt
+from forgetfilter.errors import ConfigError
+from forgetfilter.records import Example
+
+SIGNALS: tuple[str, ...] = ("nll", "token_accuracy", "rouge")
+TOKEN_SELECTIONS: tuple[str, ...] = ("all", "answer")
+LOWER_IS_KNOWN = {"nll"}  # signals where a lower value means the model knows the example better
+
+
+def check_signal(signal: str) -> str:
+    if signal not in SIGNALS:
+        raise ConfigError(f"unknown signal {signal!r}; choose one of {', '.join(SIGNALS)}")
+    return signal
+
+
+def answer_spans(tokenized: Sequence[Tokenized], *, suffix_len: int, min_share: float = 0.1) -> list[tuple[int, int]]:
+    """Per example, the response token span that carries the answer, as (start, end) offsets in the response.
+
+    Drops the end-of-turn suffix and any leading response tokens that at least ``min_share`` of all
+    examples share as a response prefix (boilerplate like "The" or "Sure, here is"), so the signal reads
+    the tokens that differ between examples. At least one token is always kept.
+    """
+    prefixes: Counter[tuple[int, ...]] = Counter()
+    bodies = []
+    for item in tokenized:
+        body = item.input_ids[item.response_start : len(item.input_ids) - suffix_len]
+        bodies.append(body)
+        for k in range(1, min(len(body), 16) + 1):
+            prefixes[tuple(body[:k])] += 1
+    threshold = max(2, min_share * len(tokenized))
+    spans = []
+    for body in bodies:
+        start = 0
+        while start < len(body) - 1 and prefixes[tuple(body[: start + 1])] >= threshold:
+            start += 1
+        spans.append((start, max(start + 1, len(body))) if body else (0, 1))
+    return spans
+
+
+def _suffix_len(tokenizer: Any, example: Example) -> int:
+    from forgetfilter.chat import response_suffix
+
+    suffix = response_suffix(tokenizer, chat=example.chat)
+    return len(tokenizer(suffix, add_special_tokens=False)["input_ids"]) if suffix else 0
+
+
+def teacher_forced_signals(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    *,
+    token_selection: str = "answer",
+    batch_size: int = 16,
+    max_length: int = 384,
+    progress: bool = True,
+    desc: str = "scoring",
+) -> dict[str, list[float]]:
+    """Mean NLL and greedy token accuracy of each example's target response (one forward pass each).
+
+    Returns ``{"nll": [...], "token_accuracy": [...]}`` aligned to ``examples``.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if token_selection not in TOKEN_SELECTIONS:
+        raise ConfigError(f"unknown token selection {token_selection!r}; choose {' or '.join(TOKEN_SELECTIONS)}")
+    tokenized = [tokenize(tokenizer, ex, max_length=max_length) for ex in examples]
+    if token_selection == "answer":
+        suffix = _suffix_len(tokenizer, examples[0]) if examples else 0
+        spans = answer_spans(tokenized, suffix_len=suffix)
+    else:
+        spans = [(0, t.response_length) for t in tokenized]
+    nll, accuracy = [0.0] * len(examples), [0.0] * len(examples)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    batches = length_grouped_batches([len(t.input_ids) for t in tokenized], batch_size, seed=None)
+    with torch.no_grad():
+        for batch_ids in tqdm(batches, desc=desc, unit="batch", disable=not progress, dynamic_ncols=True):
+            batch = collate([tokenized[i] for i in batch_ids], tokenizer.pad_token_id)
+            logits = model(
+                input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+            ).logits.float()
+            for row, index in enumerate(batch_ids):
+                item, (lo, hi) = tokenized[index], spans[index]
+                positions = torch.arange(item.response_start + lo, item.response_start + hi, device=device)
+                targets = batch["input_ids"][row, positions.cpu()].to(device)
+                row_logits = logits[row, positions - 1]
+                logprobs = torch.log_softmax(row_logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
+                nll[index] = float(-logprobs.mean())
+                accuracy[index] = float((row_logits.argmax(-1) == targets).float().mean())
+    model.train(was_training)
+    return {"nll": nll, "token_accuracy": accuracy}
+
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+def normalize_generation(text: str) -> str:
+    """The paper's post-processing: first non-empty line, lower-cased, punctuation stripped."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return " ".join(_PUNCT.sub(" ", line.lower()).split())
+
+
+def rouge_signal(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    *,
+    max_new_tokens: int = 48,
+    batch_size: int = 16,
+    progress: bool = True,
+    desc: str = "generating",
+) -> dict[str, Any]:
+    """The paper's signal: ROUGE-1 F (stemmed) of the greedy generation against the target response.
+
+    Returns ``{"rouge": [...], "generations": [...]}`` aligned to ``examples``.
+    """
+    from rouge_score import rouge_scorer
+
+    from forgetfilter.evaluate.generation import generate
+
+    prompts = [render_prompt(tokenizer, ex.messages, chat=ex.chat) for ex in examples]
+    generations = generate(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress, desc=desc
+    )
+    scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
+    scores = [
+        scorer.score(normalize_generation(ex.response), normalize_generation(text))["rouge1"].fmeasure
+        for ex, text in zip(examples, generations.texts, strict=True)
+    ]
+    return {"rouge": scores, "generations": list(generations.texts)}
+
+
+def compute_signals(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    signals: Sequence[str],
+    *,
+    token_selection: str = "answer",
+    batch_size: int = 16,
+    max_length: int = 384,
+    max_new_tokens: int = 48,
+    progress: bool = True,
+    desc: str = "scoring",
+) -> dict[str, list[Any]]:
+    """All requested signals for ``examples`` (the teacher-forced pair costs one forward pass)."""
+    out: dict[str, list[Any]] = {}
+    for signal in signals:
+        check_signal(signal)
+    if {"nll", "token_accuracy"} & set(signals):
+        out.update(
+            teacher_forced_signals(
+                model,
+                tokenizer,
+                examples,
+                token_selection=token_selection,
+                batch_size=batch_size,
+                max_length=max_length,
+                progress=progress,
+                desc=desc,
+            )
+        )
+    if "rouge" in signals:
+        out.update(
+            rouge_signal(
+                model,
+                tokenizer,
+                examples,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                progress=progress,
+                desc=desc + " (generate)",
+            )
+        )
+    return out

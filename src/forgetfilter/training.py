@@ -1,0 +1,196 @@
+"""One finetuning session: loss on response tokens, length-grouped batches, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
+from forgetfilter.errors import ConfigError
+from forgetfilter.records import Example
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Hyper-parameters of one session (defaults: the authors' reference, scaled for a CPU)."""
+
+    epochs: float = 2.0
+    max_steps: int | None = None  # optimizer steps; overrides epochs when set
+    batch_size: int = 8
+    grad_accum: int = 2
+    lr: float = 2e-4  # AdamW, no warm-up, linear decay to 0
+    max_length: int = 384
+    seed: int = 0
+    bf16: bool | None = None  # bf16 autocast; None = only on CUDA (on CPUs without bf16 units it is ~30x slower)
+    checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
+
+
+@dataclass
+class SessionResult:
+    steps: int
+    tokens: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+StepCallback = Callable[[int, Any], None]
+
+
+def total_steps(n_examples: int, settings: SessionSettings) -> int:
+    if settings.max_steps is not None:
+        return settings.max_steps
+    per_epoch = math.ceil(n_examples / settings.batch_size)
+    return max(1, math.ceil(settings.epochs * per_epoch / settings.grad_accum))
+
+
+def _micro_batches(lengths: Sequence[int], settings: SessionSettings, needed: int) -> list[list[int]]:
+    """Enough length-grouped micro-batches for ``needed`` of them, reshuffled each epoch."""
+    batches: list[list[int]] = []
+    epoch = 0
+    while len(batches) < needed:
+        batches.extend(length_grouped_batches(lengths, settings.batch_size, seed=settings.seed + epoch))
+        epoch += 1
+    return batches[:needed]
+
+
+def _autocast(device: Any, enabled: bool | None) -> Any:
+    import torch
+
+    if enabled is None:
+        enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if not enabled:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def train_session(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    settings: SessionSettings,
+    *,
+    out_dir: str | Path | None = None,
+    on_step: StepCallback | None = None,
+    desc: str = "train",
+) -> SessionResult:
+    """Finetune ``model`` in place on ``examples``; resumes from ``out_dir/checkpoint`` if present.
+
+    ``on_step(step, model)`` runs after every optimizer step (e.g. to score learning curves).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if not examples:
+        raise ConfigError("cannot train on an empty dataset")
+    torch.manual_seed(settings.seed)
+    tokenized = [tokenize(tokenizer, ex, max_length=settings.max_length) for ex in examples]
+    steps = total_steps(len(tokenized), settings)
+    batches = _micro_batches([len(t.input_ids) for t in tokenized], settings, steps * settings.grad_accum)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
+    device = next(model.parameters()).device
+    checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
+    result = SessionResult(steps=0, tokens=0, seconds=0.0)
+    if checkpoint is not None and (checkpoint / "state.json").is_file():
+        result = _load_checkpoint(model, optimizer, scheduler, checkpoint)
+    model.train()
+    bar = tqdm(total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True)
+    started = time.perf_counter() - result.seconds
+    for step in range(result.steps, steps):
+        group = batches[step * settings.grad_accum : (step + 1) * settings.grad_accum]
+        loss, tokens = _optimizer_step(
+            model, optimizer, [[tokenized[i] for i in b] for b in group], tokenizer.pad_token_id, device, settings.bf16
+        )
+        scheduler.step()
+        result.steps, result.tokens = step + 1, result.tokens + tokens
+        result.seconds = time.perf_counter() - started
+        result.losses.append(loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{result.tokens_per_s:.0f}")
+        if checkpoint is not None and settings.checkpoint_every and result.steps % settings.checkpoint_every == 0:
+            _save_checkpoint(model, optimizer, scheduler, result, checkpoint)
+        if on_step is not None:
+            on_step(result.steps, model)
+            model.train()
+    bar.close()
+    model.eval()
+    return result
+
+
+def _optimizer_step(
+    model: Any, optimizer: Any, micro: list[list[Tokenized]], pad_id: int, device: Any, bf16: bool | None
+) -> tuple[float, int]:
+    """One optimizer step over accumulated micro-batches; loss is averaged over all response tokens."""
+    import torch
+    import torch.nn.functional as F
+
+    n_target = sum(item.response_length for batch in micro for item in batch)
+    total_loss, total_tokens = 0.0, 0
+    for items in micro:
+        batch = {k: v.to(device) for k, v in collate(items, pad_id).items()}
+        with _autocast(device, bf16):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        labels = batch["labels"][:, 1:]
+        loss = (
+            F.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.size(-1)),
+                labels.reshape(-1),
+                ignore_index=-100,
+                reduction="sum",
+            )
+            / n_target
+        )
+        loss.backward()
+        total_loss += loss.item()
+        total_tokens += int(batch["attention_mask"].sum())
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total_loss, total_tokens
+
+
+def _save_checkpoint(model: Any, optimizer: Any, scheduler: Any, result: SessionResult, path: Path) -> None:
+    """Trainable weights (safetensors), optimizer and scheduler state; written atomically."""
+    import torch
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    trainable = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    save_file(trainable, tmp / "trainable.safetensors")
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()},
+        tmp / "optimizer.pt",
+    )
+    (tmp / "state.json").write_text(json.dumps(asdict(result)))
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def _load_checkpoint(model: Any, optimizer: Any, scheduler: Any, path: Path) -> SessionResult:
+    import torch
+    from safetensors.torch import load_file
+
+    weights = load_file(path / "trainable.safetensors")
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            named[name].copy_(tensor)
+    state = torch.load(path / "optimizer.pt", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return SessionResult(**json.loads((path / "state.json").read_text()))
