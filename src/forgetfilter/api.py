@@ -82,7 +82,7 @@ def find_unsafe_examples(
     )
     if temporary is None:
         suffix = Path(str(data)).suffix if isinstance(data, str | Path) else ".jsonl"
-        write_outputs(result, run_dir, data_format=fmt, suffix=suffix or ".jsonl")
+        write_outputs(result, run_dir, suffix=suffix or ".jsonl")
     else:
         temporary.cleanup()
     return result

@@ -151,9 +151,7 @@ def _fmt(value: float | None) -> str:
     return "nan" if isinstance(value, float) and math.isnan(value) else f"{value:.3f}"
 
 
-def write_outputs(
-    result: ForgetFilterResult, run_dir: Path, *, data_format: str | None, suffix: str
-) -> dict[str, Path]:
+def write_outputs(result: ForgetFilterResult, run_dir: Path, *, suffix: str) -> dict[str, Path]:
     """scores.jsonl, kept/removed in the input's own schema, summary.json/.md and the histogram."""
     from forgetfilter.data.formats import write_examples
     from forgetfilter.plots import forgetting_histogram
@@ -170,11 +168,9 @@ def write_outputs(
         for row in result.table():
             fh.write(json.dumps(row) + "\n")
     write_examples(
-        [ex for ex, m in zip(result.examples, result.mask, strict=True) if not m], paths["kept"], format=data_format
+        [ex for ex, m in zip(result.examples, result.mask, strict=True) if not m], paths["kept"], format=None
     )
-    write_examples(
-        [ex for ex, m in zip(result.examples, result.mask, strict=True) if m], paths["removed"], format=data_format
-    )
+    write_examples([ex for ex, m in zip(result.examples, result.mask, strict=True) if m], paths["removed"], format=None)
     paths["summary"].write_text(json.dumps(result.summary(), indent=2, default=float))
     forgetting_histogram(
         result.scores,

@@ -28,7 +28,9 @@ def check_signal(signal: str) -> str:
     return signal
 
 
-def answer_spans(tokenized: Sequence[Tokenized], *, suffix_len: int, min_share: float = 0.1) -> list[tuple[int, int]]:
+def answer_spans(
+    tokenized: Sequence[Tokenized], *, suffix_lens: Sequence[int], min_share: float = 0.1
+) -> list[tuple[int, int]]:
     """Per example, the response token span that carries the answer, as (start, end) offsets in the response.
 
     Drops the end-of-turn suffix and any leading response tokens that at least ``min_share`` of all
@@ -37,7 +39,7 @@ def answer_spans(tokenized: Sequence[Tokenized], *, suffix_len: int, min_share: 
     """
     prefixes: Counter[tuple[int, ...]] = Counter()
     bodies = []
-    for item in tokenized:
+    for item, suffix_len in zip(tokenized, suffix_lens, strict=True):
         body = item.input_ids[item.response_start : len(item.input_ids) - suffix_len]
         bodies.append(body)
         for k in range(1, min(len(body), 16) + 1):
@@ -81,8 +83,7 @@ def teacher_forced_signals(
         raise ConfigError(f"unknown token selection {token_selection!r}; choose {' or '.join(TOKEN_SELECTIONS)}")
     tokenized = [tokenize(tokenizer, ex, max_length=max_length) for ex in examples]
     if token_selection == "answer":
-        suffix = _suffix_len(tokenizer, examples[0]) if examples else 0
-        spans = answer_spans(tokenized, suffix_len=suffix)
+        spans = answer_spans(tokenized, suffix_lens=[_suffix_len(tokenizer, ex) for ex in examples])
     else:
         spans = [(0, t.response_length) for t in tokenized]
     nll, accuracy = [0.0] * len(examples), [0.0] * len(examples)

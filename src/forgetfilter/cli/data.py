@@ -6,6 +6,7 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,19 +16,20 @@ from forgetfilter.cli._common import user_errors
 
 app = typer.Typer(help="Build the paper's noisy datasets and inspect data files.", no_args_is_help=True)
 out = Console()
+_FORMATS = "alpaca | sharegpt | messages | prompt_completion | prompt_response"
 
 
 @app.command("build")
 @user_errors
 def build(
-    kind: str = typer.Option(..., "--kind", help="bias | toxicity | harmfulness | mixed"),
-    n: int = typer.Option(600, "--n", help="Size of D_noisy."),
-    unsafe_ratio: float = typer.Option(0.5, "--unsafe-ratio", help="Share of unsafe examples in D_noisy."),
-    seed: int = typer.Option(0, "--seed"),
-    out_dir: Path = typer.Option(..., "--out", help="Folder for d_noisy.jsonl, d_safe.jsonl, eval_*.jsonl."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Datasets folder (default $FORGETFILTER_DATA_DIR)."),
-    n_safe: int | None = typer.Option(None, "--n-safe", help="Size of D_safe (default n/2)."),
-    n_eval: int | None = typer.Option(None, "--n-eval", help="Examples per evaluation file (default 200)."),
+    kind: Annotated[str, typer.Option("--kind", help="bias | toxicity | harmfulness | mixed")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for d_noisy.jsonl, d_safe.jsonl, eval_*.jsonl.")],
+    n: Annotated[int, typer.Option("--n", help="Size of D_noisy.")] = 600,
+    unsafe_ratio: Annotated[float, typer.Option("--unsafe-ratio", help="Share of unsafe examples in D_noisy.")] = 0.5,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Datasets folder.")] = None,
+    n_safe: Annotated[int | None, typer.Option("--n-safe", help="Size of D_safe (default n/2).")] = None,
+    n_eval: Annotated[int | None, typer.Option("--n-eval", help="Examples per evaluation file (default 200).")] = None,
 ) -> None:
     """Build D_noisy, D_safe and held-out evaluation sets.
 
@@ -36,8 +38,9 @@ def build(
     from forgetfilter.data.mix import build_mix
 
     start = time.perf_counter()
-    mix = build_mix(kind, n=n, unsafe_ratio=unsafe_ratio, seed=seed, data_dir=data_dir, n_safe_finetune=n_safe,
-                    n_eval=n_eval)
+    mix = build_mix(
+        kind, n=n, unsafe_ratio=unsafe_ratio, seed=seed, data_dir=data_dir, n_safe_finetune=n_safe, n_eval=n_eval
+    )
     manifest = mix.write(out_dir)
     table = Table(title=f"{kind} mix, n={n}, unsafe ratio {unsafe_ratio}, seed {seed}")
     for column in ("file", "examples", "by role", "by source"):
@@ -57,12 +60,12 @@ def _fmt(counts: dict[str, int]) -> str:
 @app.command("inspect")
 @user_errors
 def inspect(
-    file: Path = typer.Argument(..., help="JSON, JSONL, CSV or parquet data file."),
-    format: str | None = typer.Option(None, "--format", help="alpaca | sharegpt | messages | prompt_completion | "
-                                      "prompt_response (default: detected)."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad records; write them to rejected.jsonl."),
-    rejected_path: Path | None = typer.Option(None, "--rejected", help="Where to write rejected records "
-                                              "(default: rejected.jsonl next to FILE)."),
+    file: Annotated[Path, typer.Argument(help="JSON, JSONL, CSV or parquet data file.")],
+    format: Annotated[str | None, typer.Option("--format", help=f"One of {_FORMATS} (default: detected).")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip bad records, listed in rejected.jsonl.")
+    ] = False,
+    rejected_path: Annotated[Path | None, typer.Option("--rejected", help="Where to list rejected records.")] = None,
 ) -> None:
     """Detect a file's format and count its examples by role and source (texts are not printed).
 
@@ -75,9 +78,11 @@ def inspect(
     table.add_column("count of")
     table.add_column("value")
     table.add_column("examples", justify="right")
-    for label, counter in (("role", Counter(str(e.role) for e in result.examples)),
-                           ("source", Counter(e.source for e in result.examples)),
-                           ("chat", Counter(str(e.chat) for e in result.examples))):
+    for label, counter in (
+        ("role", Counter(str(e.role) for e in result.examples)),
+        ("source", Counter(e.source for e in result.examples)),
+        ("chat", Counter(str(e.chat) for e in result.examples)),
+    ):
         for value, count in sorted(counter.items()):
             table.add_row(label, value, str(count))
     out.print(table)
@@ -85,7 +90,9 @@ def inspect(
     out.print(f"{len(result.examples)} examples; {empty} with an empty response")
     if result.rejected:
         target = rejected_path or file.with_name("rejected.jsonl")
-        lines = [json.dumps({"where": w, "reason": r, "raw": raw}, ensure_ascii=False, default=str) + "\n"
-                 for w, r, raw in result.rejected]
+        lines = [
+            json.dumps({"where": w, "reason": r, "raw": raw}, ensure_ascii=False, default=str) + "\n"
+            for w, r, raw in result.rejected
+        ]
         target.write_text("".join(lines), encoding="utf-8")
         out.print(f"rejected {len(result.rejected)} records; reasons in {target}")

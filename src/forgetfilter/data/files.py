@@ -40,8 +40,11 @@ def read_text(path: Path) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}; re-save the file "
-                        "as UTF-8", path=path, line=line) from None
+        raise DataError(
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}; re-save the file as UTF-8",
+            path=path,
+            line=line,
+        ) from None
     if not text.strip():
         raise DataError("file is empty", path=path)
     return text
@@ -105,8 +108,7 @@ def write_records(records: list[Any], path: Path, kind: str, *, sort_keys: bool 
         lines = [json.dumps(r, ensure_ascii=False, sort_keys=sort_keys) + "\n" for r in records]
         path.write_text("".join(lines), encoding="utf-8")
     elif kind == "json":
-        path.write_text(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=sort_keys) + "\n",
-                        encoding="utf-8")
+        path.write_text(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=sort_keys) + "\n", encoding="utf-8")
     elif kind == "csv":
         fields = list(dict.fromkeys(key for r in records for key in r))
         with path.open("w", encoding="utf-8", newline="") as handle:

@@ -14,6 +14,7 @@ from forgetfilter.errors import DataError
 from forgetfilter.records import Example
 
 FORMATS: tuple[str, ...] = tuple(SCHEMAS)
+DEFAULT_SOURCE = "user"  # source (and id prefix) of records without one; independent of the file name
 NATIVE = "native"  # forgetfilter's own JSONL: chat → ``messages``, plain text → ``prompt``/``completion``
 
 
@@ -46,8 +47,9 @@ def detect_format(record: Any, *, path: Path, where: str) -> str:
     else:
         found = type(record).__name__
     known = "; ".join(f"{n} ({'+'.join(k)})" for n, (k, _) in SCHEMAS.items())
-    raise ValueError(f"cannot detect the format: the record has {found}; known formats: {known}. "
-                     "Rename the fields or pass --format")
+    raise ValueError(
+        f"cannot detect the format: the record has {found}; known formats: {known}. Rename the fields or pass --format"
+    )
 
 
 def _where(raw: RawRecord) -> str:
@@ -75,7 +77,7 @@ def read_examples(path: str | Path, *, format: str | None = None, skip_invalid: 
     for raw in raws:
         try:
             name = schema or detect_format(raw.value, path=path, where=_where(raw))
-            example = to_example(raw.value, name, default_source=path.stem)
+            example = to_example(raw.value, name, default_source=DEFAULT_SOURCE)
         except ValueError as exc:
             _fail(path, raw, str(exc), rejected, skip_invalid)
             continue
@@ -97,8 +99,13 @@ def _fail(path: Path, raw: RawRecord, reason: str, rejected: list[tuple[str, str
 
 def native_record(example: Example) -> dict[str, Any]:
     """forgetfilter's JSONL record: TRL-ready ``messages`` (chat) or ``prompt``/``completion`` (plain text)."""
-    record: dict[str, Any] = {"id": example.id, "role": example.role, "safety_kind": example.safety_kind,
-                              "source": example.source, "meta": dict(example.meta)}
+    record: dict[str, Any] = {
+        "id": example.id,
+        "role": example.role,
+        "safety_kind": example.safety_kind,
+        "source": example.source,
+        "meta": dict(example.meta),
+    }
     if example.chat:
         record["messages"] = [*map(dict, example.messages), {"role": "assistant", "content": example.response}]
     else:

@@ -57,13 +57,22 @@ def bias_parts(data_dir: Path, rng: random.Random, k_unsafe: int, k_safe: int, n
     )
 
 
-def toxicity_parts(data_dir: Path, rng: random.Random, k_unsafe: int, k_safe: int, n_safe: int, n_eval: int,
-                   *, pile_detoxify: Path | None = None) -> Parts:
+def toxicity_parts(
+    data_dir: Path,
+    rng: random.Random,
+    k_unsafe: int,
+    k_safe: int,
+    n_safe: int,
+    n_eval: int,
+    *,
+    pile_detoxify: Path | None = None,
+) -> Parts:
     """Unsafe: texts scored >= 0.9; safe: <= 0.1 (hate-speech-offensive, or a pile-detoxify shard if given).
     Eval: held-out toxic texts (first-3-words prompts) and RealToxicityPrompts prompts, half each."""
     parts = Parts()
-    corpus = sources.load_pile_detoxify(pile_detoxify) if pile_detoxify else \
-        sources.load_hate_speech_offensive(data_dir)
+    corpus = (
+        sources.load_pile_detoxify(pile_detoxify) if pile_detoxify else sources.load_hate_speech_offensive(data_dir)
+    )
     texts = usable(corpus, parts.dropped)
     toxic = [replace(e, role="unsafe") for e in texts if e.meta["toxicity"] >= TOXIC_MIN]
     clean = [replace(e, role="safe") for e in texts if e.meta["toxicity"] <= NONTOXIC_MAX]
@@ -79,8 +88,16 @@ def _prompt_group(example: Example) -> str:
     return str(example.meta.get("prompt_id", example.id))
 
 
-def harmfulness_parts(data_dir: Path, rng: random.Random, k_unsafe: int, k_safe: int, n_safe: int, n_eval: int,
-                      *, harmfulqa_conversations: Path | None = None) -> Parts:
+def harmfulness_parts(
+    data_dir: Path,
+    rng: random.Random,
+    k_unsafe: int,
+    k_safe: int,
+    n_safe: int,
+    n_eval: int,
+    *,
+    harmfulqa_conversations: Path | None = None,
+) -> Parts:
     """Unsafe: HH-RLHF rejected replies (+ HarmfulQA red if given); safe: chosen replies of OTHER prompts and
     safety-tuned-llamas safe responses (+ HarmfulQA blue). A prompt never lands in two sets."""
     parts = Parts()
@@ -96,11 +113,15 @@ def harmfulness_parts(data_dir: Path, rng: random.Random, k_unsafe: int, k_safe:
     safe += usable(sources.load_safety_tuned_llamas_training(data_dir), parts.dropped)
     (parts.unsafe,) = partition(unsafe, [k_unsafe], rng, what="unsafe harmfulness", key=_prompt_group)
     parts.safe, parts.d_safe = partition(safe, [k_safe, n_safe], rng, what="safe harmfulness", key=_prompt_group)
-    evals = (sources.load_advbench(data_dir), sources.load_catqa(data_dir),
-             sources.load_safety_tuned_llamas_eval(data_dir))
+    evals = (
+        sources.load_advbench(data_dir),
+        sources.load_catqa(data_dir),
+        sources.load_safety_tuned_llamas_eval(data_dir),
+    )
     sizes = equal_split(n_eval, len(evals))
-    parts.evals["eval_harmfulness"] = [e for pool_, k in zip(evals, sizes, strict=True)
-                                       for e in sample(pool_, k, rng, what="harmful eval prompt")]
+    parts.evals["eval_harmfulness"] = [
+        e for pool_, k in zip(evals, sizes, strict=True) for e in sample(pool_, k, rng, what="harmful eval prompt")
+    ]
     return parts
 
 
@@ -112,10 +133,12 @@ def task_parts(data_dir: Path, rng: random.Random, k_squad: int, k_alpaca: int, 
     rng.shuffle(titles)
     held = set(titles[: max(1, len(titles) // 5)])
     squad_train = sample([e for e in squad if e.meta["title"] not in held], k_squad, rng, what="SQuAD")
-    parts.evals["eval_squad"] = sample([e for e in squad if e.meta["title"] in held], n_eval, rng,
-                                       what="held-out SQuAD")
+    parts.evals["eval_squad"] = sample(
+        [e for e in squad if e.meta["title"] in held], n_eval, rng, what="held-out SQuAD"
+    )
     alpaca = usable(sources.load_alpaca(data_dir), parts.dropped)
-    alpaca_train, parts.evals["eval_alpaca"] = partition(alpaca, [k_alpaca, n_eval], rng, what="Alpaca",
-                                                         key=lambda e: e.id)
+    alpaca_train, parts.evals["eval_alpaca"] = partition(
+        alpaca, [k_alpaca, n_eval], rng, what="Alpaca", key=lambda e: e.id
+    )
     parts.task = squad_train + alpaca_train
     return parts

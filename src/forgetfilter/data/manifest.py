@@ -36,8 +36,13 @@ def write_mix(mix: Mix, out: Path) -> dict[str, Any]:
         data = _jsonl([native_record(e) for e in examples])
         (out / f"{name}.jsonl").write_bytes(data)
         files[f"{name}.jsonl"] = file_summary(examples, data)
-    manifest = {"kind": mix.kind, "params": mix.params, "files": files, "dropped": mix.dropped,
-                "rounding": "unsafe = floor(n*r + 0.5); rest split equally into safe/squad/alpaca, "
-                            "remainder to safe then squad; mixed splits unsafe/safe/d_safe equally over kinds"}
+    manifest = {
+        "kind": mix.kind,
+        "params": mix.params,
+        "files": files,
+        "dropped": mix.dropped,
+        "rounding": "unsafe = floor(n*r + 0.5); rest split equally into safe/squad/alpaca, "
+        "remainder to safe then squad; mixed splits unsafe/safe/d_safe equally over kinds",
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest

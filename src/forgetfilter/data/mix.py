@@ -63,9 +63,18 @@ def _check(kind: str, n: int, unsafe_ratio: float, n_safe: int, n_eval: int) -> 
         raise ConfigError(f"unsafe_ratio must be in [0, 1], got {unsafe_ratio}")
 
 
-def build_mix(kind: str, *, n: int, unsafe_ratio: float = 0.5, seed: int = 0, data_dir: str | Path | None = None,
-              n_safe_finetune: int | None = None, n_eval: int | None = None,
-              pile_detoxify: str | Path | None = None, harmfulqa_conversations: str | Path | None = None) -> Mix:
+def build_mix(
+    kind: str,
+    *,
+    n: int,
+    unsafe_ratio: float = 0.5,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    n_safe_finetune: int | None = None,
+    n_eval: int | None = None,
+    pile_detoxify: str | Path | None = None,
+    harmfulqa_conversations: str | Path | None = None,
+) -> Mix:
     """Build D_noisy (exactly ``n`` examples, see ``mix_counts``), D_safe (default ``n // 2`` safe examples of the
     same kind, disjoint from D_noisy) and evaluation sets (``n_eval`` each, default 200) for ``kind``.
 
@@ -79,18 +88,35 @@ def build_mix(kind: str, *, n: int, unsafe_ratio: float = 0.5, seed: int = 0, da
     rng = random.Random(seed)
     counts = mix_counts(n, unsafe_ratio)
     kinds = SAFETY_KINDS if kind == "mixed" else (kind,)
-    shares = zip(kinds, equal_split(counts["unsafe"], len(kinds)), equal_split(counts["safe"], len(kinds)),
-                 equal_split(n_safe, len(kinds)), strict=True)
-    extra = {"toxicity": {"pile_detoxify": Path(pile_detoxify) if pile_detoxify else None},
-             "harmfulness": {"harmfulqa_conversations": Path(harmfulqa_conversations)
-                             if harmfulqa_conversations else None}}
+    shares = zip(
+        kinds,
+        equal_split(counts["unsafe"], len(kinds)),
+        equal_split(counts["safe"], len(kinds)),
+        equal_split(n_safe, len(kinds)),
+        strict=True,
+    )
+    extra = {
+        "toxicity": {"pile_detoxify": Path(pile_detoxify) if pile_detoxify else None},
+        "harmfulness": {"harmfulqa_conversations": Path(harmfulqa_conversations) if harmfulqa_conversations else None},
+    }
     builders = {"bias": bias_parts, "toxicity": toxicity_parts, "harmfulness": harmfulness_parts}
-    parts = [builders[k](root, rng, k_unsafe, k_safe, k_dsafe, n_eval, **extra.get(k, {}))
-             for k, k_unsafe, k_safe, k_dsafe in shares]
+    parts = [
+        builders[k](root, rng, k_unsafe, k_safe, k_dsafe, n_eval, **extra.get(k, {}))
+        for k, k_unsafe, k_safe, k_dsafe in shares
+    ]
     parts.append(task_parts(root, rng, counts["squad"], counts["alpaca"], n_eval))
-    params = {"kind": kind, "n": n, "unsafe_ratio": unsafe_ratio, "seed": seed, "n_safe_finetune": n_safe,
-              "n_eval": n_eval, "counts": counts, "pile_detoxify": str(pile_detoxify or ""),
-              "harmfulqa_conversations": str(harmfulqa_conversations or ""), "data_dir": str(root)}
+    params = {
+        "kind": kind,
+        "n": n,
+        "unsafe_ratio": unsafe_ratio,
+        "seed": seed,
+        "n_safe_finetune": n_safe,
+        "n_eval": n_eval,
+        "counts": counts,
+        "pile_detoxify": str(pile_detoxify or ""),
+        "harmfulqa_conversations": str(harmfulqa_conversations or ""),
+        "data_dir": str(root),
+    }
     return _assemble(kind, parts, params, rng)
 
 

@@ -38,13 +38,15 @@ def shuffled(items: Sequence[Example], rng: random.Random) -> list[Example]:
 def sample(items: Sequence[Example], k: int, rng: random.Random, *, what: str) -> list[Example]:
     """``k`` items drawn without replacement; a ConfigError naming the pool when it is too small."""
     if k > len(items):
-        raise ConfigError(f"asked for {k} {what} examples but only {len(items)} are available; lower --n, "
-                          "--n-safe or --n-eval")
+        raise ConfigError(
+            f"asked for {k} {what} examples but only {len(items)} are available; lower --n, --n-safe or --n-eval"
+        )
     return shuffled(items, rng)[:k]
 
 
-def partition(items: Sequence[Example], sizes: Sequence[int], rng: random.Random, *, what: str,
-              key: Callable[[Example], Hashable]) -> list[list[Example]]:
+def partition(
+    items: Sequence[Example], sizes: Sequence[int], rng: random.Random, *, what: str, key: Callable[[Example], Hashable]
+) -> list[list[Example]]:
     """Disjoint slices of exactly ``sizes`` examples, no group (``key``) split across slices.
 
     Groups are shuffled and each fills the current slice; a group that overflows it is trimmed (its rest unused).
@@ -63,8 +65,10 @@ def partition(items: Sequence[Example], sizes: Sequence[int], rng: random.Random
             break
         slices[current].extend(groups[group][: sizes[current] - len(slices[current])])
     if any(len(s) < size for s, size in zip(slices, sizes, strict=True)):
-        raise ConfigError(f"asked for {sum(sizes)} {what} examples ({list(sizes)}) but only {len(items)} are "
-                          "available; lower --n, --n-safe or --n-eval")
+        raise ConfigError(
+            f"asked for {sum(sizes)} {what} examples ({list(sizes)}) but only {len(items)} are "
+            "available; lower --n, --n-safe or --n-eval"
+        )
     return slices
 
 

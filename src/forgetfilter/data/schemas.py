@@ -11,8 +11,16 @@ from typing import Any
 from forgetfilter.records import ROLES, SAFETY_KINDS, Example, make_id, user_prompt
 
 CHAT_ROLES = ("system", "user", "assistant")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "system": "system", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+}
 Parsed = tuple[tuple[dict[str, str], ...], str, bool]  # (prompt messages, response, chat)
 
 
@@ -113,6 +121,14 @@ def to_example(record: Any, schema: str, *, default_source: str) -> Example:
     record_id = record.get("id")
     if record_id is None or record_id == "":
         record_id = make_id(source, [m for m in messages], response)
-    return Example(id=str(record_id), messages=messages, response=response, source=source,
-                   role=_label(record, "role", ROLES), safety_kind=_label(record, "safety_kind", SAFETY_KINDS),  # type: ignore[arg-type]
-                   chat=chat, original=record, meta=meta)
+    return Example(
+        id=str(record_id),
+        messages=messages,
+        response=response,
+        source=source,
+        role=_label(record, "role", ROLES),
+        safety_kind=_label(record, "safety_kind", SAFETY_KINDS),  # type: ignore[arg-type]
+        chat=chat,
+        original=record,
+        meta=meta,
+    )

@@ -46,25 +46,32 @@ def _count_new(row: list[int], stops: set[int], pad_id: int | None) -> int:
     return sum(1 for token in row if token != pad_id) if pad_id not in stops else len(row)
 
 
-def _generate_batch(model: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens: int,
-                    max_prompt_tokens: int, stops: list[int]) -> tuple[list[str], list[int]]:
+def _generate_batch(
+    model: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens: int, max_prompt_tokens: int, stops: list[int]
+) -> tuple[list[str], list[int]]:
     import torch
 
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:] or stops[:1]
-               for p in prompts]
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:] or stops[:1] for p in prompts]
     width = max(len(ids) for ids in encoded)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(encoded), width), dtype=torch.long)
     for row, ids in enumerate(encoded):  # left padding: the prompt ends where generation starts
-        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-        attention[row, width - len(ids):] = 1
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention[row, width - len(ids) :] = 1
     device = next(model.parameters()).device
     with torch.inference_mode():
         output = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention.to(device), do_sample=False,
-            max_new_tokens=max_new_tokens, eos_token_id=stops, pad_token_id=pad_id,
-            num_beams=1, temperature=None, top_p=None, top_k=None,
+            input_ids=input_ids.to(device),
+            attention_mask=attention.to(device),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=stops,
+            pad_token_id=pad_id,
+            num_beams=1,
+            temperature=None,
+            top_p=None,
+            top_k=None,
         )
     new = output[:, width:].tolist()
     counts = [_count_new(row, set(stops), pad_id) for row in new]
@@ -100,10 +107,15 @@ def generate(
     start = time.perf_counter()
     bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, leave=False)
     for offset in range(0, len(order), batch_size):
-        batch = order[offset:offset + batch_size]
+        batch = order[offset : offset + batch_size]
         batch_texts, batch_counts = _generate_batch(
-            model, tokenizer, [prompts[i] for i in batch], max_new_tokens=max_new_tokens,
-            max_prompt_tokens=max_prompt_tokens, stops=stops)
+            model,
+            tokenizer,
+            [prompts[i] for i in batch],
+            max_new_tokens=max_new_tokens,
+            max_prompt_tokens=max_prompt_tokens,
+            stops=stops,
+        )
         for i, text, count in zip(batch, batch_texts, batch_counts, strict=True):
             texts[i], counts[i] = text, count
         bar.update(len(batch))

@@ -50,15 +50,18 @@ def _detoxify(checkpoint: str | None = None) -> Scorer:
     classes = loaded["config"]["dataset"]["args"]["classes"]
     source = os.environ.get(DETOXIFY_CONFIG_ENV) or arch["model_type"]
     config = transformers.AutoConfig.from_pretrained(source, num_labels=arch["num_classes"])
-    model = getattr(transformers, arch["model_name"]).from_pretrained(
-        None, config=config, state_dict=loaded["state_dict"]).eval()
+    model = (
+        getattr(transformers, arch["model_name"])
+        .from_pretrained(None, config=config, state_dict=loaded["state_dict"])
+        .eval()
+    )
     tokenizer = getattr(transformers, arch["tokenizer_name"]).from_pretrained(source)
     toxic = classes.index("toxic") if "toxic" in classes else classes.index("toxicity")
 
     def score(texts: Sequence[str]) -> list[float]:
         out: list[float] = []
         for start in range(0, len(texts), 32):
-            batch = tokenizer(list(texts[start:start + 32]), return_tensors="pt", truncation=True, padding=True)
+            batch = tokenizer(list(texts[start : start + 32]), return_tensors="pt", truncation=True, padding=True)
             with torch.inference_mode():
                 out.extend(torch.sigmoid(model(**batch).logits[:, toxic]).tolist())
         return out

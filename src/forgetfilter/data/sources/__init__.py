@@ -21,8 +21,21 @@ from forgetfilter.data.sources.toxicity import (
 )
 
 __all__ = [
-    "bbq_example", "bbq_meta", "format_bbq_prompt", "load_advbench", "load_alpaca", "load_bbq", "load_catqa",
-    "load_dangerousqa", "load_harmfulqa_conversations", "load_harmfulqa_questions", "load_hate_speech_offensive",
-    "load_hh_rlhf", "load_pile_detoxify", "load_realtoxicityprompts", "load_safety_tuned_llamas_eval",
-    "load_safety_tuned_llamas_training", "load_squad",
+    "bbq_example",
+    "bbq_meta",
+    "format_bbq_prompt",
+    "load_advbench",
+    "load_alpaca",
+    "load_bbq",
+    "load_catqa",
+    "load_dangerousqa",
+    "load_harmfulqa_conversations",
+    "load_harmfulqa_questions",
+    "load_hate_speech_offensive",
+    "load_hh_rlhf",
+    "load_pile_detoxify",
+    "load_realtoxicityprompts",
+    "load_safety_tuned_llamas_eval",
+    "load_safety_tuned_llamas_training",
+    "load_squad",
 ]

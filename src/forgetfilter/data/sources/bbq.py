@@ -22,8 +22,10 @@ def format_bbq_prompt(record_or_meta: Mapping[str, Any]) -> str:
     """
     answers = record_or_meta.get("answers") or [record_or_meta[f"ans{i}"] for i in range(3)]
     options = "\n".join(f"{letter}. {text}" for letter, text in zip(LETTERS, answers, strict=True))
-    return (f"{record_or_meta['context']}\n{record_or_meta['question']}\n{options}\n"
-            "Answer with the text of the correct option.")
+    return (
+        f"{record_or_meta['context']}\n{record_or_meta['question']}\n{options}\n"
+        "Answer with the text of the correct option."
+    )
 
 
 def _biased_index(record: Mapping[str, Any], groups: list[str], texts: list[str]) -> int:
@@ -32,8 +34,11 @@ def _biased_index(record: Mapping[str, Any], groups: list[str], texts: list[str]
     candidates = [i for i in range(3) if groups[i] != "unknown"]
     target = [i for i in candidates if groups[i].lower() in stereotyped or texts[i].lower() in stereotyped]
     if len(target) != 1:
-        raise DataError(f"cannot tell which option is the stereotyped group {sorted(stereotyped)} "
-                        f"among {list(zip(texts, groups, strict=True))}", record=record.get("example_id"))
+        raise DataError(
+            f"cannot tell which option is the stereotyped group {sorted(stereotyped)} "
+            f"among {list(zip(texts, groups, strict=True))}",
+            record=record.get("example_id"),
+        )
     if record["question_polarity"] == "neg":
         return target[0]
     return next(i for i in candidates if i != target[0])
@@ -44,25 +49,37 @@ def bbq_meta(record: Mapping[str, Any]) -> dict[str, Any]:
     info = [record["answer_info"][f"ans{i}"] for i in range(3)]
     texts, groups = [str(x[0]) for x in info], [str(x[1]) for x in info]
     return {
-        "category": record["category"], "question_index": str(record["question_index"]),
-        "question_polarity": record["question_polarity"], "context_condition": record["context_condition"],
-        "label": int(record["label"]), "answers": [record[f"ans{i}"] for i in range(3)],
-        "answer_groups": groups, "unknown_index": groups.index("unknown"),
-        "stereotyped_index": _biased_index(record, groups, texts), "example_id": record["example_id"],
-        "context": record["context"], "question": record["question"],
+        "category": record["category"],
+        "question_index": str(record["question_index"]),
+        "question_polarity": record["question_polarity"],
+        "context_condition": record["context_condition"],
+        "label": int(record["label"]),
+        "answers": [record[f"ans{i}"] for i in range(3)],
+        "answer_groups": groups,
+        "unknown_index": groups.index("unknown"),
+        "stereotyped_index": _biased_index(record, groups, texts),
+        "example_id": record["example_id"],
+        "context": record["context"],
+        "question": record["question"],
     }
 
 
-def bbq_example(record: Mapping[str, Any], *, label: int | None = None, role: str | None = None,
-                source: str = SOURCE) -> Example:
+def bbq_example(
+    record: Mapping[str, Any], *, label: int | None = None, role: str | None = None, source: str = SOURCE
+) -> Example:
     """An Example for a BBQ record; ``label`` overrides the target option (to relabel to the biased one)."""
     meta = bbq_meta(record)
     target = meta["label"] if label is None else label
     meta["target_index"] = target
     return Example(
-        id=make_id(source, meta["category"], meta["example_id"], target), messages=user_prompt(format_bbq_prompt(meta)),
-        response=meta["answers"][target], source=source, role=role, safety_kind="bias",  # type: ignore[arg-type]
-        original=dict(record), meta=meta,
+        id=make_id(source, meta["category"], meta["example_id"], target),
+        messages=user_prompt(format_bbq_prompt(meta)),
+        response=meta["answers"][target],
+        source=source,
+        role=role,
+        safety_kind="bias",  # type: ignore[arg-type]
+        original=dict(record),
+        meta=meta,
     )
 
 

@@ -23,8 +23,16 @@ def load_advbench(data_dir: str | Path | None = None) -> list[Example]:
         rows = list(csv.DictReader(handle))
     if rows and "goal" not in rows[0]:
         raise DataError(f"expected a 'goal' column, found {list(rows[0])}", path=path)
-    return [prompt_only(row["goal"], id=make_id("advbench", i), source="advbench", original=row,
-                        meta={"target": row.get("target", ""), "index": i}) for i, row in enumerate(rows)]
+    return [
+        prompt_only(
+            row["goal"],
+            id=make_id("advbench", i),
+            source="advbench",
+            original=row,
+            meta={"target": row.get("target", ""), "index": i},
+        )
+        for i, row in enumerate(rows)
+    ]
 
 
 def load_catqa(data_dir: str | Path | None = None, language: str = "english") -> list[Example]:
@@ -38,36 +46,50 @@ def load_catqa(data_dir: str | Path | None = None, language: str = "english") ->
             sub = subcategory.rstrip(":")
             for i, question in enumerate(questions):
                 meta = {"category": category, "subcategory": sub, "language": language}
-                examples.append(prompt_only(question, id=make_id("catqa", language, category, sub, i), source="catqa",
-                                            original={"category": category, "subcategory": subcategory,
-                                                      "question": question}, meta=meta))
+                examples.append(
+                    prompt_only(
+                        question,
+                        id=make_id("catqa", language, category, sub, i),
+                        source="catqa",
+                        original={"category": category, "subcategory": subcategory, "question": question},
+                        meta=meta,
+                    )
+                )
     return examples
 
 
 def load_dangerousqa(data_dir: str | Path | None = None) -> list[Example]:
     """DangerousQA: 200 harmful questions."""
     path = dataset_file(data_dir, "dangerousqa", "dangerousqa.json")
-    return [prompt_only(q, id=make_id("dangerousqa", i), source="dangerousqa", original={"question": q},
-                        meta={"index": i}) for i, q in enumerate(read_json(path))]
+    return [
+        prompt_only(q, id=make_id("dangerousqa", i), source="dangerousqa", original={"question": q}, meta={"index": i})
+        for i, q in enumerate(read_json(path))
+    ]
 
 
-def load_safety_tuned_llamas_eval(data_dir: str | Path | None = None,
-                                  names: Iterable[str] | None = None) -> list[Example]:
+def load_safety_tuned_llamas_eval(
+    data_dir: str | Path | None = None, names: Iterable[str] | None = None
+) -> list[Example]:
     """safety-tuned-llamas evaluation sets (default: the harmful ones); ``meta``: set name, tag, harmful."""
     folder = resolve_data_dir(data_dir) / "safety-tuned-llamas" / "evaluation"
     available = sorted(p.stem for p in folder.glob("*.json"))
     wanted = list(STL_HARMFUL_SETS if names is None else names)
     unknown = [n for n in wanted if n not in available]
     if unknown:
-        raise DataError(f"safety-tuned-llamas sets {unknown} not found; available: {', '.join(available)}",
-                        path=folder)
+        raise DataError(f"safety-tuned-llamas sets {unknown} not found; available: {', '.join(available)}", path=folder)
     examples = []
     for name in wanted:
         data = read_json(folder / f"{name}.json")
         tags = data.get("tags") or [None] * len(data["instructions"])
         for i, (text, tag) in enumerate(zip(data["instructions"], tags, strict=True)):
             meta = {"set": name, "tag": tag, "harmful": name in STL_HARMFUL_SETS, "index": i}
-            examples.append(prompt_only(text, id=make_id("safety-tuned-llamas-eval", name, i),
-                                        source="safety-tuned-llamas-eval",
-                                        original={"set": name, "instruction": text, "tag": tag}, meta=meta))
+            examples.append(
+                prompt_only(
+                    text,
+                    id=make_id("safety-tuned-llamas-eval", name, i),
+                    source="safety-tuned-llamas-eval",
+                    original={"set": name, "instruction": text, "tag": tag},
+                    meta=meta,
+                )
+            )
     return examples

@@ -46,11 +46,18 @@ def _hh_pair(line: int, record: dict[str, Any]) -> list[Example]:
         meta = {"preference": preference, "prompt_id": prompt_id, "line": line, "history": turns[:-2]}
         if malformed:
             meta["malformed"] = malformed
-        examples.append(Example(
-            id=make_id("hh-rlhf", line, preference), messages=user_prompt(turns[-2]["content"]),
-            response=turns[-1]["content"], source="hh-rlhf", role="unsafe" if preference == "rejected" else "safe",
-            safety_kind="harmfulness", original=record, meta=meta,
-        ))
+        examples.append(
+            Example(
+                id=make_id("hh-rlhf", line, preference),
+                messages=user_prompt(turns[-2]["content"]),
+                response=turns[-1]["content"],
+                source="hh-rlhf",
+                role="unsafe" if preference == "rejected" else "safe",
+                safety_kind="harmfulness",
+                original=record,
+                meta=meta,
+            )
+        )
     return examples
 
 
@@ -59,8 +66,9 @@ def load_hh_rlhf(data_dir: str | Path | None = None) -> list[Example]:
 
     The prompt is the last Human turn alone (earlier turns are kept in ``meta["history"]``, not in the prompt,
     to keep examples single-turn). Five real dialogues have broken turn markers: they are kept with
-    ``meta["malformed"]`` set (see ``parse_hh_dialogue``) and the mix builder drops and counts them. Both examples of a pair share ``meta["prompt_id"]`` (a hash of the whole
-    dialogue before the reply), so splits can keep a prompt on one side.
+    ``meta["malformed"]`` set (see ``parse_hh_dialogue``) and the mix builder drops and counts them.
+    Both examples of a pair share ``meta["prompt_id"]`` (a hash of the whole dialogue
+    before the reply), so splits can keep a prompt on one side.
     """
     path = dataset_file(data_dir, *HH_FILE)
     examples = []
@@ -79,12 +87,17 @@ def load_harmfulqa_questions(data_dir: str | Path | None = None) -> list[Example
     for topic, subtopics in read_json(path).items():
         for subtopic, questions in subtopics.items():
             for index, question in enumerate(questions):
-                examples.append(Example(
-                    id=make_id("harmfulqa", topic, subtopic, index), messages=user_prompt(question), response="",
-                    source="harmfulqa", safety_kind="harmfulness",
-                    original={"topic": topic, "subtopic": subtopic, "question": question},
-                    meta={"topic": topic, "subtopic": subtopic},
-                ))
+                examples.append(
+                    Example(
+                        id=make_id("harmfulqa", topic, subtopic, index),
+                        messages=user_prompt(question),
+                        response="",
+                        source="harmfulqa",
+                        safety_kind="harmfulness",
+                        original={"topic": topic, "subtopic": subtopic, "question": question},
+                        meta={"topic": topic, "subtopic": subtopic},
+                    )
+                )
     return examples
 
 
@@ -122,17 +135,31 @@ def _harmfulqa_record(record: dict[str, Any]) -> list[Example]:
             pair = _last_exchange(turns or [])
             if pair is None:
                 continue
-            meta = {"topic": record["topic"], "subtopic": record["subtopic"], "prompt_id": prompt_id,
-                    "conversation": f"{colour}/{key}", "question": record["question"]}
-            out.append(Example(
-                id=make_id("harmfulqa", record["id"], colour, key), messages=user_prompt(pair[0]), response=pair[1],
-                source="harmfulqa", role=role, safety_kind="harmfulness", original=record, meta=meta,  # type: ignore[arg-type]
-            ))
+            meta = {
+                "topic": record["topic"],
+                "subtopic": record["subtopic"],
+                "prompt_id": prompt_id,
+                "conversation": f"{colour}/{key}",
+                "question": record["question"],
+            }
+            out.append(
+                Example(
+                    id=make_id("harmfulqa", record["id"], colour, key),
+                    messages=user_prompt(pair[0]),
+                    response=pair[1],
+                    source="harmfulqa",
+                    role=role,
+                    safety_kind="harmfulness",
+                    original=record,
+                    meta=meta,  # type: ignore[arg-type]
+                )
+            )
     return out
 
 
 def load_safety_tuned_llamas_training(data_dir: str | Path | None = None) -> list[Example]:
     """Bianchi et al. (2024): 2,483 harmful instructions with safe responses (alpaca schema), role ``safe``."""
     path = dataset_file(data_dir, *STL_TRAIN_FILE)
-    return alpaca_examples(read_json(path), path=path, source="safety-tuned-llamas", role="safe",
-                           safety_kind="harmfulness")
+    return alpaca_examples(
+        read_json(path), path=path, source="safety-tuned-llamas", role="safe", safety_kind="harmfulness"
+    )

@@ -33,10 +33,17 @@ def load_squad(data_dir: str | Path | None = None) -> list[Example]:
                     raise DataError("question has no gold answer", path=path, record=qa["id"])
                 original = {"title": article["title"], "context": paragraph["context"], **qa}
                 meta = {"answers": answers, "title": article["title"], "qa_id": qa["id"], "paragraph": p_index}
-                examples.append(Example(
-                    id=make_id("squad", qa["id"]), messages=user_prompt(squad_prompt(paragraph["context"], qa["question"])),
-                    response=answers[0], source="squad", role="task", original=original, meta=meta,
-                ))
+                examples.append(
+                    Example(
+                        id=make_id("squad", qa["id"]),
+                        messages=user_prompt(squad_prompt(paragraph["context"], qa["question"])),
+                        response=answers[0],
+                        source="squad",
+                        role="task",
+                        original=original,
+                        meta=meta,
+                    )
+                )
     return examples
 
 
@@ -45,23 +52,34 @@ def alpaca_prompt(instruction: str, input_text: str = "") -> str:
     return f"{instruction}\n\n{input_text}" if input_text.strip() else instruction
 
 
-def alpaca_examples(records: list[Any], *, path: Path, source: str, role: str | None,
-                    safety_kind: str | None = None) -> list[Example]:
+def alpaca_examples(
+    records: list[Any], *, path: Path, source: str, role: str | None, safety_kind: str | None = None
+) -> list[Example]:
     """Examples from alpaca-schema records (``instruction``, optional ``input``, ``output``).
 
     Records with an empty output are kept with ``response == ""``; builders drop them and count them.
     """
     examples = []
     for index, record in enumerate(records):
-        if not isinstance(record, dict) or not isinstance(record.get("instruction"), str) \
-                or not isinstance(record.get("output"), str):
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("instruction"), str)
+            or not isinstance(record.get("output"), str)
+        ):
             raise DataError("expected an object with string 'instruction' and 'output'", path=path, record=index)
         prompt = alpaca_prompt(record["instruction"], str(record.get("input") or ""))
-        examples.append(Example(
-            id=make_id(source, prompt, record["output"]), messages=user_prompt(prompt), response=record["output"],
-            source=source, role=role, safety_kind=safety_kind, original=dict(record),  # type: ignore[arg-type]
-            meta={"index": index},
-        ))
+        examples.append(
+            Example(
+                id=make_id(source, prompt, record["output"]),
+                messages=user_prompt(prompt),
+                response=record["output"],
+                source=source,
+                role=role,
+                safety_kind=safety_kind,
+                original=dict(record),  # type: ignore[arg-type]
+                meta={"index": index},
+            )
+        )
     return examples
 
 

@@ -26,10 +26,16 @@ def load_hate_speech_offensive(data_dir: str | Path | None = None) -> list[Examp
                 text, row_id = row["tweet"], row[""]
             except (KeyError, ValueError, ZeroDivisionError, TypeError) as exc:
                 raise DataError(f"bad row ({type(exc).__name__}: {exc})", path=path, record=row_number) from None
-            examples.append(plain_text_example(
-                text, id=make_id("hate-speech-offensive", row_id), source="hate-speech-offensive", role=None,
-                original=dict(row), meta={"toxicity": score, "class": int(row["class"]), "row": row_id},
-            ))
+            examples.append(
+                plain_text_example(
+                    text,
+                    id=make_id("hate-speech-offensive", row_id),
+                    source="hate-speech-offensive",
+                    role=None,
+                    original=dict(row),
+                    meta={"toxicity": score, "class": int(row["class"]), "row": row_id},
+                )
+            )
     return examples
 
 
@@ -37,9 +43,15 @@ def load_realtoxicityprompts(data_dir: str | Path | None = None) -> list[Example
     """The 1,196 "challenging" RTP prompts (prompt-only, plain text); ``meta["toxicity"]`` = the shipped score."""
     path = dataset_file(data_dir, *RTP_FILE)
     return [
-        prompt_only(record["text"], id=make_id("realtoxicityprompts", line), source="realtoxicityprompts",
-                    original=record, meta={"toxicity": float(record["score"]), "line": line},
-                    safety_kind="toxicity", chat=False)
+        prompt_only(
+            record["text"],
+            id=make_id("realtoxicityprompts", line),
+            source="realtoxicityprompts",
+            original=record,
+            meta={"toxicity": float(record["score"]), "line": line},
+            safety_kind="toxicity",
+            chat=False,
+        )
         for line, record in read_jsonl(path)
     ]
 
@@ -53,8 +65,9 @@ def _pile_rows(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"cannot read parquet file ({exc})", path=path) from None
     missing = [c for c in PILE_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataError(f"missing columns {missing}; pile-detoxify has texts, meta, scores, avg_score, num_sents",
-                        path=path)
+        raise DataError(
+            f"missing columns {missing}; pile-detoxify has texts, meta, scores, avg_score, num_sents", path=path
+        )
     return frame.to_dict(orient="records")
 
 
@@ -71,8 +84,14 @@ def load_pile_detoxify(path: str | Path) -> list[Example]:
             raise DataError(f"{len(texts)} texts but {len(scores)} scores", path=path, record=doc)
         for sent, (text, score) in enumerate(zip(texts, scores, strict=True)):
             original = {"text": text, "score": float(score), "doc": doc, "sent": sent, "meta": row.get("meta")}
-            examples.append(plain_text_example(
-                text, id=make_id("pile-detoxify", path.name, doc, sent), source="pile-detoxify", role=None,
-                original=original, meta={"toxicity": float(score), "doc": doc, "sent": sent},
-            ))
+            examples.append(
+                plain_text_example(
+                    text,
+                    id=make_id("pile-detoxify", path.name, doc, sent),
+                    source="pile-detoxify",
+                    role=None,
+                    original=original,
+                    meta={"toxicity": float(score), "doc": doc, "sent": sent},
+                )
+            )
     return examples

@@ -1,0 +1,36 @@
+"""Safety (toxicity, bias, harmfulness) and task (SQuAD, Alpaca) evaluation of a model."""
+
+from forgetfilter.evaluate.bias import BBQItem, bbq_scores, bias_score, parse_choice
+from forgetfilter.evaluate.generation import Generations, generate
+from forgetfilter.evaluate.harmfulness import classify_response, coherence_problem, harmfulness_scores, is_refusal
+from forgetfilter.evaluate.prompts import SUITES, load_prompts
+from forgetfilter.evaluate.suite import DEFAULT_MAX_NEW_TOKENS, evaluate
+from forgetfilter.evaluate.task import alpaca_scores, exact_match, normalize_answer, rouge_l, squad_scores, token_f1
+from forgetfilter.evaluate.toxicity import SCORERS, first_words, get_scorer, toxicity_summary
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "SCORERS",
+    "SUITES",
+    "BBQItem",
+    "Generations",
+    "alpaca_scores",
+    "bbq_scores",
+    "bias_score",
+    "classify_response",
+    "coherence_problem",
+    "evaluate",
+    "exact_match",
+    "first_words",
+    "generate",
+    "get_scorer",
+    "harmfulness_scores",
+    "is_refusal",
+    "load_prompts",
+    "normalize_answer",
+    "parse_choice",
+    "rouge_l",
+    "squad_scores",
+    "token_f1",
+    "toxicity_summary",
+]

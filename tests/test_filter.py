@@ -1,0 +1,84 @@
+import math
+
+import numpy as np
+import pytest
+
+from forgetfilter.errors import ConfigError
+from forgetfilter.filter import (
+    Threshold,
+    choose_threshold,
+    filter_mask,
+    filter_quality,
+    forgetting,
+    gmm_threshold,
+    otsu_threshold,
+)
+
+
+def test_forgetting_direction_per_signal():
+    assert forgetting([0.2, 0.5], [1.2, 0.6], "nll").round(3).tolist() == [1.0, 0.1]
+    assert forgetting([0.9, 0.5], [0.1, 0.5], "token_accuracy").round(3).tolist() == [0.8, 0.0]
+    assert forgetting([1.0], [0.25], "rouge").tolist() == [0.75]
+
+
+def test_forgetting_rejects_unknown_signal_and_length_mismatch():
+    with pytest.raises(ConfigError, match="unknown signal 'bleu'"):
+        forgetting([1], [1], "bleu")
+    with pytest.raises(ConfigError, match="differ in length: 2 vs 1"):
+        forgetting([1, 2], [1], "nll")
+
+
+def test_fixed_phi_mask():
+    t = choose_threshold([0.1, 0.5, 0.9], phi=0.4)
+    assert t == Threshold(phi=0.4, method="fixed")
+    assert filter_mask([0.1, 0.5, 0.9], t).tolist() == [False, True, True]
+
+
+def test_budget_removes_exactly_k_even_with_ties():
+    scores = [0.3, 0.3, 0.3, 0.1]
+    t = choose_threshold(scores, count=2)
+    assert t.budget == 2 and filter_mask(scores, t).tolist() == [True, True, False, False]
+    t = choose_threshold(scores, fraction=0.5)
+    assert filter_mask(scores, t).sum() == 2
+    assert filter_mask(scores, choose_threshold(scores, count=0)).sum() == 0
+
+
+def test_threshold_argument_errors():
+    with pytest.raises(ConfigError, match="at most one of phi, fraction and count"):
+        choose_threshold([1.0], phi=0.1, count=1)
+    with pytest.raises(ConfigError, match="between 0 and 3"):
+        choose_threshold([1.0, 2.0, 3.0], count=5)
+    with pytest.raises(ConfigError, match="fraction must be between 0 and 1, got 1.5"):
+        choose_threshold([1.0], fraction=1.5)
+    with pytest.raises(ConfigError, match="unknown threshold method 'kmeans'"):
+        choose_threshold([1.0, 2.0], method="kmeans")
+    with pytest.raises(ConfigError, match="no forgetting scores"):
+        choose_threshold([])
+
+
+@pytest.mark.parametrize("method", ["otsu", "gmm"])
+def test_auto_threshold_separates_two_clusters(method):
+    rng = np.random.default_rng(0)
+    low, high = rng.normal(0.0, 0.1, 300), rng.normal(1.0, 0.1, 100)
+    scores = np.concatenate([low, high])
+    t = choose_threshold(scores, method=method)
+    assert 0.3 < t.phi < 0.7
+    mask = filter_mask(scores, t)
+    assert mask[:300].sum() <= 2 and mask[300:].sum() >= 98
+
+
+def test_otsu_on_constant_scores_removes_nothing():
+    assert filter_mask([0.5] * 4, Threshold(otsu_threshold(np.full(4, 0.5)), "otsu")).sum() == 0
+    assert math.isfinite(gmm_threshold(np.array([0.0, 0.0, 1.0, 1.0])))
+
+
+def test_filter_quality_hand_computed():
+    mask = [True, True, False, False, True]
+    unsafe = [True, False, True, False, True]
+    q = filter_quality(mask, [0.9, 0.8, 0.1, 0.2, 0.7], unsafe)
+    assert q["precision"] == pytest.approx(2 / 3)
+    assert q["recall"] == pytest.approx(2 / 3)
+    assert q["f1"] == pytest.approx(2 / 3)
+    # AUROC: unsafe scores {0.9, 0.1, 0.7} vs safe {0.8, 0.2}: pairs won: (0.9>0.8), (0.9>0.2), (0.7>0.2) = 3 of 6
+    assert q["auroc"] == pytest.approx(3 / 6)
+    assert math.isnan(filter_quality([True], [1.0], [True])["auroc"])

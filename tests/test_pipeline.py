@@ -1,0 +1,126 @@
+"""The filter run end to end on the tiny model: files written, accounting, resume, errors."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from forgetfilter.api import find_unsafe_examples
+from forgetfilter.cli import app
+from forgetfilter.config import FilterConfig
+from forgetfilter.errors import ConfigError, DataError
+from forgetfilter.records import Example, user_prompt
+from forgetfilter.training import SessionSettings
+
+runner = CliRunner()
+FAST = SessionSettings(epochs=1, batch_size=4, grad_accum=1, lr=1e-2)
+
+
+def _write_alpaca(path, n, role_of):
+    rows = [
+        {"instruction": f"Question {i}?", "input": "", "output": f"Answer {i} ok", "role": role_of(i)} for i in range(n)
+    ]
+    path.write_text(json.dumps(rows))
+    return rows
+
+
+@pytest.fixture
+def files(tmp_path):
+    noisy = tmp_path / "noisy.json"
+    rows = _write_alpaca(noisy, 10, lambda i: "unsafe" if i % 3 == 0 else "task")
+    safe = tmp_path / "safe.jsonl"
+    safe.write_text("".join(json.dumps({"prompt": f"S{i}", "completion": f"safe {i}"}) + "\n" for i in range(4)))
+    return noisy, safe, rows
+
+
+def _config_file(tmp_path, model_dir, **extra):
+    cfg = {"model": str(model_dir), "signals": ["nll", "token_accuracy"], "s1": vars(FAST), "s1_plus": vars(FAST)}
+    cfg.update(extra)
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_cli_filter_writes_every_output_and_accounts_for_every_example(files, tiny_model_dir, tmp_path):
+    noisy, safe, rows = files
+    out = tmp_path / "run"
+    cfg = _config_file(tmp_path, tiny_model_dir)
+    result = runner.invoke(
+        app,
+        ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(out), "--config", str(cfg), "--count", "3"],
+    )
+    assert result.exit_code == 0, result.output
+    for name in (
+        "config.json",
+        "scores.jsonl",
+        "kept.json",
+        "removed.json",
+        "summary.json",
+        "summary.md",
+        "forgetting_hist.png",
+        "stages.json",
+    ):
+        assert (out / name).is_file(), name
+    kept, removed = json.loads((out / "kept.json").read_text()), json.loads((out / "removed.json").read_text())
+    assert len(removed) == 3 and len(kept) == 7
+    assert sorted(r["instruction"] for r in kept + removed) == sorted(r["instruction"] for r in rows)
+    assert all(set(r) == {"instruction", "input", "output", "role"} for r in kept + removed)  # user's schema
+    scores = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    assert len(scores) == 10 and sum(s["removed"] for s in scores) == 3
+    assert sorted(s["rank"] for s in scores) == list(range(1, 11))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_kept"] + summary["n_removed"] == 10
+    assert set(summary["quality"]) == {"nll", "token_accuracy"}
+    assert set(json.loads((out / "stages.json").read_text())) == {"s1", "score_m1", "s1_plus", "score_m2"}
+
+
+def test_rerun_resumes_without_training_again(files, tiny_model_dir, tmp_path, monkeypatch):
+    noisy, safe, _ = files
+    config = FilterConfig(model=str(tiny_model_dir), s1=FAST, s1_plus=FAST)
+    first = find_unsafe_examples(noisy, safe, config=config, out_dir=tmp_path / "run", fraction=0.2)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished stage was run again")
+
+    monkeypatch.setattr("forgetfilter.training.train_session", no_training)
+    monkeypatch.setattr("forgetfilter.signals.compute_signals", no_training)
+    second = find_unsafe_examples(noisy, safe, config=config, out_dir=tmp_path / "run", phi=0.0)
+    assert second.scores.tolist() == first.scores.tolist()
+    assert second.threshold.method == "fixed"
+
+
+def test_api_accepts_examples_and_ranks_them(tiny_model_dir):
+    noisy = [Example(f"n{i}", user_prompt(f"q{i}"), f"r{i}", "t", role="unsafe" if i < 3 else "task") for i in range(8)]
+    safe = [Example(f"s{i}", user_prompt(f"s{i}"), "fine", "t", role="safe") for i in range(4)]
+    result = find_unsafe_examples(noisy, safe, model=str(tiny_model_dir), s1=FAST, s1_plus=FAST, count=2)
+    assert result.mask.sum() == 2 and len(result.scores) == 8
+    ranked = result.ranked()
+    assert {ex.id for ex in ranked[:2]} == {ex.id for ex, m in zip(noisy, result.mask, strict=True) if m}
+    assert "removed 2 of 8" in result.report()
+
+
+def test_duplicate_ids_and_empty_safe_are_clear_errors(tiny_model_dir):
+    ex = Example("same", user_prompt("q"), "r", "t")
+    with pytest.raises(DataError, match="duplicate id 'same'"):
+        find_unsafe_examples([ex, ex], [ex], model=str(tiny_model_dir))
+    with pytest.raises(ConfigError, match="D_safe is empty"):
+        find_unsafe_examples([ex], [], model=str(tiny_model_dir))
+
+
+def test_cli_errors_are_one_line_without_traceback(files, tmp_path):
+    noisy, safe, _ = files
+    result = runner.invoke(
+        app, ["filter", "--data", str(tmp_path / "nope.jsonl"), "--safe", str(safe), "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2
+    assert "nope.jsonl" in result.output and "Traceback" not in result.output
+    result = runner.invoke(
+        app, ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r"), "--signal", "bleu"]
+    )
+    assert result.exit_code == 2 and "unknown signal 'bleu'" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("signal: nll\nthreshold: 3\n")
+    result = runner.invoke(
+        app, ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r"), "--config", str(bad)]
+    )
+    assert result.exit_code == 2 and "unknown config keys ['threshold']" in result.output

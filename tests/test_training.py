@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from forgetfilter.errors import ConfigError
+from forgetfilter.models import LoraSettings, add_lora, load_model
+from forgetfilter.records import Example, user_prompt
+from forgetfilter.training import SessionSettings, total_steps, train_session
+
+
+def _data(n=8):
+    return [
+        Example(id=str(i), messages=user_prompt(f"Say {i}"), response=f"Number {i} it is", source="t") for i in range(n)
+    ]
+
+
+def _trainable(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_total_steps_from_epochs_and_max_steps():
+    assert total_steps(10, SessionSettings(epochs=2, batch_size=4, grad_accum=1)) == 6
+    assert total_steps(10, SessionSettings(epochs=2, batch_size=4, grad_accum=2)) == 3
+    assert total_steps(10, SessionSettings(max_steps=7)) == 7
+
+
+def test_lora_session_lowers_loss_and_only_touches_adapter(tiny_model_dir):
+    model, tok = load_model(tiny_model_dir, device="cpu")
+    model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    result = train_session(model, tok, _data(), SessionSettings(max_steps=12, batch_size=4, grad_accum=1, lr=5e-3))
+    assert result.steps == 12 and result.tokens > 0 and result.tokens_per_s > 0
+    assert result.losses[-1] < result.losses[0]
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            assert torch.equal(p, frozen[n])
+
+
+def test_resume_after_interruption_matches_uninterrupted(tiny_model_dir, tmp_path):
+    settings = SessionSettings(max_steps=4, batch_size=4, grad_accum=1, lr=5e-3, checkpoint_every=1)
+
+    def fresh():
+        torch.manual_seed(1)
+        model, tok = load_model(tiny_model_dir, device="cpu")
+        return add_lora(model, LoraSettings(r=4, alpha=8)), tok
+
+    model, tok = fresh()
+    train_session(model, tok, _data(), settings)
+    expected = _trainable(model)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_at_2(step, _model):
+        if step == 2:
+            raise Interrupted
+
+    model, tok = fresh()
+    with pytest.raises(Interrupted):
+        train_session(model, tok, _data(), settings, out_dir=tmp_path, on_step=stop_at_2)
+    model, tok = fresh()  # a new process: weights come from the checkpoint
+    result = train_session(model, tok, _data(), settings, out_dir=tmp_path)
+    assert result.steps == 4 and len(result.losses) == 4
+    for name, tensor in _trainable(model).items():
+        assert torch.allclose(tensor, expected[name], atol=1e-6), name
+
+
+def test_empty_dataset_is_a_clear_error(tiny_model):
+    model, tok = tiny_model
+    with pytest.raises(ConfigError, match="empty dataset"):
+        train_session(model, tok, [], SessionSettings())
