@@ -15,6 +15,7 @@ from typing import Any
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
+from forgetfilter.forward import logits_at
 from forgetfilter.records import Example
 
 SIGNALS: tuple[str, ...] = ("nll", "token_accuracy", "rouge")
@@ -94,17 +95,24 @@ def teacher_forced_signals(
     with torch.no_grad():
         for batch_ids in tqdm(batches, desc=desc, unit="batch", disable=not progress, dynamic_ncols=True):
             batch = collate([tokenized[i] for i in batch_ids], tokenizer.pad_token_id)
-            logits = model(
-                input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-            ).logits.float()
+            rows, cols, owner = [], [], []
             for row, index in enumerate(batch_ids):
-                item, (lo, hi) = tokenized[index], spans[index]
-                positions = torch.arange(item.response_start + lo, item.response_start + hi, device=device)
-                targets = batch["input_ids"][row, positions.cpu()].to(device)
-                row_logits = logits[row, positions - 1]
-                logprobs = torch.log_softmax(row_logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
-                nll[index] = float(-logprobs.mean())
-                accuracy[index] = float((row_logits.argmax(-1) == targets).float().mean())
+                lo, hi = spans[index]
+                first = tokenized[index].response_start + lo
+                rows += [row] * (hi - lo)
+                cols += range(first - 1, first - 1 + hi - lo)  # the position before each target predicts it
+                owner += [index] * (hi - lo)
+            r, c = torch.tensor(rows), torch.tensor(cols)
+            ids = batch["input_ids"].to(device)
+            logits = logits_at(model, ids, batch["attention_mask"].to(device), r.to(device), c.to(device)).float()
+            targets = ids[r, c + 1]
+            token_nll = -torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
+            token_hit = (logits.argmax(-1) == targets).float()
+            owners = torch.tensor(owner)
+            for index in batch_ids:
+                sel = owners == index
+                nll[index] = float(token_nll[sel].mean())
+                accuracy[index] = float(token_hit[sel].mean())
     model.train(was_training)
     return {"nll": nll, "token_accuracy": accuracy}
 

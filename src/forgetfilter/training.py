@@ -12,6 +12,7 @@ from typing import Any
 
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.errors import ConfigError
+from forgetfilter.forward import logits_at
 from forgetfilter.records import Example
 
 
@@ -138,18 +139,11 @@ def _optimizer_step(
     total_loss, total_tokens = 0.0, 0
     for items in micro:
         batch = {k: v.to(device) for k, v in collate(items, pad_id).items()}
+        targets = batch["labels"][:, 1:]
+        rows, cols = (targets != -100).nonzero(as_tuple=True)
         with _autocast(device, bf16):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        labels = batch["labels"][:, 1:]
-        loss = (
-            F.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.size(-1)),
-                labels.reshape(-1),
-                ignore_index=-100,
-                reduction="sum",
-            )
-            / n_target
-        )
+            logits = logits_at(model, batch["input_ids"], batch["attention_mask"], rows, cols)
+        loss = F.cross_entropy(logits.float(), targets[rows, cols], reduction="sum") / n_target
         loss.backward()
         total_loss += loss.item()
         total_tokens += int(batch["attention_mask"].sum())

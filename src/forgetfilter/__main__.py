@@ -1,0 +1,5 @@
+"""``python -m forgetfilter`` runs the CLI."""
+
+from forgetfilter.cli import app
+
+app(prog_name="forgetfilter")
