@@ -124,3 +124,21 @@ def test_cli_errors_are_one_line_without_traceback(files, tmp_path):
         app, ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r"), "--config", str(bad)]
     )
     assert result.exit_code == 2 and "unknown config keys ['threshold']" in result.output
+
+
+def test_curves_are_recorded_per_role_and_plotted(files, tiny_model_dir, tmp_path):
+    noisy, safe, _ = files
+    out = tmp_path / "run"
+    config = FilterConfig(model=str(tiny_model_dir), s1=FAST, s1_plus=FAST, curve_every=1, curve_per_role=2)
+    find_unsafe_examples(noisy, safe, config=config, out_dir=out)
+    rows = [json.loads(line) for line in (out / "curves.jsonl").read_text().splitlines()]
+    assert {(r["session"], r["step"]) for r in rows} == {
+        ("s1", 1),
+        ("s1", 2),
+        ("s1", 3),
+        ("s1_plus", 0),
+        ("s1_plus", 1),
+    }
+    assert {r["role"] for r in rows} == {"unsafe", "task"}
+    assert len({r["id"] for r in rows}) == 4  # 2 per role, the same sample at every step
+    assert (out / "curves.png").stat().st_size > 0

@@ -33,6 +33,8 @@ class FilterConfig:
     s1_plus: SessionSettings = field(default_factory=lambda: SessionSettings(epochs=3.0))
     score_batch_size: int = 16
     max_new_tokens: int = 48
+    curve_every: int = 0  # score a per-role sample every k optimizer steps of S1 and S1+ (0: no curves)
+    curve_per_role: int = 40
     dtype: str = "auto"
     device: str | None = None
 

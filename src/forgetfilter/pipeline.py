@@ -103,6 +103,26 @@ def score_stage(
     return signals
 
 
+def _curves(
+    config: FilterConfig, tokenizer: Any, noisy: Sequence[Example], run_dir: Path, session: str
+) -> dict[str, Any]:
+    """``on_step`` keyword for run_session when curves are requested, else nothing."""
+    if not config.curve_every:
+        return {}
+    from forgetfilter.curves import curve_recorder, curve_sample
+
+    sample = curve_sample(noisy, config.curve_per_role, seed=config.s1.seed)
+    recorder = curve_recorder(
+        tokenizer,
+        sample,
+        run_dir / "curves.jsonl",
+        session=session,
+        every=config.curve_every,
+        token_selection=config.token_selection,
+    )
+    return {"on_step": recorder}
+
+
 def run_stages(
     noisy: Sequence[Example], safe: Sequence[Example], config: FilterConfig, run_dir: Path
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]], StageLog]:
@@ -118,12 +138,17 @@ def run_stages(
     model = tokenizer = None
     if not (s1_dir / "adapter" / "adapter_config.json").is_file():
         model, tokenizer = _fresh_model(config)
-        run_session(model, tokenizer, noisy, config.s1, s1_dir, log, "s1")
+        run_session(
+            model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **_curves(config, tokenizer, noisy, run_dir, "s1")
+        )
     if not (run_dir / "scores_m1.json").is_file() or not (s1_plus_dir / "adapter" / "adapter_config.json").is_file():
         if model is None:
             model, tokenizer = _load_adapter(config, s1_dir / "adapter")
         before = score_stage(model, tokenizer, noisy, config, run_dir / "scores_m1.json", log, "score_m1")
-        run_session(model, tokenizer, safe, config.s1_plus, s1_plus_dir, log, "s1_plus")
+        curves = _curves(config, tokenizer, noisy, run_dir, "s1_plus")
+        if curves:
+            curves["on_step"](0, model)  # step 0 of S1+ is M1
+        run_session(model, tokenizer, safe, config.s1_plus, s1_plus_dir, log, "s1_plus", **curves)
     if not done:
         if model is None:
             model, tokenizer = _load_adapter(config, s1_plus_dir / "adapter")

@@ -179,5 +179,9 @@ def write_outputs(result: ForgetFilterResult, run_dir: Path, *, suffix: str) -> 
         paths["histogram"],
         signal=result.signal,
     )
+    if (run_dir / "curves.jsonl").is_file():
+        from forgetfilter.curves import plot_curves, read_curves
+
+        paths["curves"] = plot_curves(read_curves(run_dir / "curves.jsonl"), run_dir / "curves.png")
     paths["report"].write_text(result.report())
     return paths

@@ -121,8 +121,10 @@ def train_session(
         if checkpoint is not None and settings.checkpoint_every and result.steps % settings.checkpoint_every == 0:
             _save_checkpoint(model, optimizer, scheduler, result, checkpoint)
         if on_step is not None:
+            paused = time.perf_counter()
             on_step(result.steps, model)
             model.train()
+            started += time.perf_counter() - paused  # callback time is not training time
     bar.close()
     model.eval()
     return result

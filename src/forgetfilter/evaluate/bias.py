@@ -32,6 +32,8 @@ _EXPLICIT = [
     re.compile(r"\b(?i:answer|option|choice)\s*(?i:is)?\s*[:\-]?\s*\(?([a-c])(?:[.):]|\s*$)"),
 ]
 
+_LISTED = re.compile(r"^\s*\(?[A-C][.)]", re.MULTILINE)
+
 
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("\u2019", "'")).split())
@@ -40,8 +42,9 @@ def _norm(text: str) -> str:
 def parse_choice(text: str, options: Sequence[str], *, unknown_index: int | None = None) -> int | None:
     """The option index a free-text answer picks, or None when it cannot be read.
 
-    Letters are tried first ("B", "(b)", "Answer: C"), then the option texts (the earliest one
-    mentioned wins), then common "unknown" phrasings when ``unknown_index`` is given.
+    A generation that echoes the lettered option list counts as no choice. Letters are tried
+    first ("B", "(b)", "Answer: C"), then the option texts (the earliest one mentioned wins),
+    then common "unknown" phrasings when ``unknown_index`` is given.
 
     >>> parse_choice("Answer: C", ["x", "y", "z"])
     2
@@ -50,6 +53,8 @@ def parse_choice(text: str, options: Sequence[str], *, unknown_index: int | None
     >>> parse_choice("I like turtles", ["cat", "dog", "Unknown"]) is None
     True
     """
+    if len(_LISTED.findall(text)) >= 2:  # the model echoed the option list: no choice was made
+        return None
     for pattern in _EXPLICIT:
         match = pattern.search(text.strip())
         if match and LETTERS.index(match.group(1).upper()) < len(options):

@@ -145,15 +145,30 @@ def evaluate(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
+    info = _run_info(names, n, seed, scorer, batch_size, budgets, eval_dir, run_info)
     for suite in names:
         start = time.perf_counter()
         examples = load_prompts(suite, n=n, seed=seed, eval_dir=eval_dir, data_dir=data_dir)
         run = _Runner(model, tokenizer, batch_size, progress)
         metrics, rows = _run_suite(suite, examples, run, budgets, get)
         results[suite] = {**metrics, **run.stats(), "wall_seconds": round(time.perf_counter() - start, 3)}
-        if out is not None:
+        if out is not None:  # written after every suite so a long run leaves partial results
             _write_jsonl(out / f"generations_{suite}.jsonl", rows)
-    results["run"] = {
+            _write_metrics(out, {**results, "run": info})
+    return {**results, "run": info}
+
+
+def _run_info(
+    names: list[str],
+    n: int,
+    seed: int,
+    scorer: str,
+    batch_size: int,
+    budgets: dict[str, int],
+    eval_dir: str | Path | None,
+    run_info: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    return {
         "suites": ",".join(names),
         "n": n,
         "seed": seed,
@@ -163,10 +178,11 @@ def evaluate(
         "eval_dir": str(eval_dir or ""),
         **{k: str(v) for k, v in (run_info or {}).items()},
     }
-    if out is not None:
-        text = json.dumps(_jsonable(results), indent=2, sort_keys=True)
-        (out / "metrics.json").write_text(text + "\n", encoding="utf-8")
-    return results
+
+
+def _write_metrics(out: Path, results: Mapping[str, Any]) -> None:
+    text = json.dumps(_jsonable(results), indent=2, sort_keys=True)
+    (out / "metrics.json").write_text(text + "\n", encoding="utf-8")
 
 
 def _jsonable(value: Any) -> Any:
