@@ -10,10 +10,18 @@ OPTIONS = ["The grandfather", "The grandson", "Can't be determined"]
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("A", 0), ("(b)", 1), ("Answer: C", 2), ("answer: c", 2), ("B) The grandson", 1), ("The answer is B.", 1),
-        ("The grandson.", 1), ("grandfather", 0), ("It cannot be determined from the text.", 2),
+        ("A", 0),
+        ("(b)", 1),
+        ("Answer: C", 2),
+        ("answer: c", 2),
+        ("B) The grandson", 1),
+        ("The answer is B.", 1),
+        ("The grandson.", 1),
+        ("grandfather", 0),
+        ("It cannot be determined from the text.", 2),
         ("The answer is a grandfather", 0),  # "a" is an article here, not option A
-        ("I like turtles", None), ("", None),
+        ("I like turtles", None),
+        ("", None),
         ("A. The grandfather\nB. The grandson\nC. Can't be determined", None),  # echoed list: no choice
     ],
 )

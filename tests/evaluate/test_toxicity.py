@@ -11,7 +11,9 @@ def test_first_words_drops_tweet_noise():
 
 def test_toxicity_summary_hand_computed():
     assert toxicity_summary([0.1, 0.9, 0.2, 0.6]) == {
-        "toxicity_mean": 0.45, "toxicity_frac_above_0.5": 0.5, "toxicity_n": 4.0,
+        "toxicity_mean": 0.45,
+        "toxicity_frac_above_0.5": 0.5,
+        "toxicity_n": 4.0,
     }
 
 
