@@ -65,3 +65,8 @@ def test_bbq_item_from_loader_meta(data_dir):
     item = BBQItem.from_meta(example.meta)
     # Age.jsonl line 1: neg question, ambig, "grandfather" is the stereotyped (old) option, unknown is ans2
     assert (item.label, item.unknown_index, item.biased_index, item.condition) == (2, 2, 0, "ambig")
+
+
+def test_stated_answer_beats_leading_letter():
+    assert parse_choice("A. The grandfather\n\nThe correct answer is B.", OPTIONS) == 1
+    assert parse_choice("A. The grandfather\nB. The grandson\nThe answer is B", OPTIONS) == 1

@@ -55,3 +55,13 @@ def test_eval_dir_is_used_and_missing_files_named(tiny_model, data_dir, tmp_path
     assert results["bias"]["n_ambiguous"] + results["bias"]["n_disambiguated"] == 3.0
     with pytest.raises(ConfigError, match="eval_squad.jsonl not found .*eval_bias.jsonl"):
         evaluate(model, tokenizer, suites=["task"], eval_dir=tmp_path, n=2, progress=False)
+
+
+def test_rescore_reproduces_saved_metrics(tiny_model, data_dir, tmp_path):
+    from forgetfilter.evaluate.audit import rescore
+
+    model, tokenizer = tiny_model
+    results = evaluate(model, tokenizer, n=4, max_new_tokens=3, out_dir=tmp_path, data_dir=data_dir, progress=False)
+    again = rescore(tmp_path)
+    for suite, metrics in again.items():
+        assert metrics == pytest.approx({k: results[suite][k] for k in metrics}, nan_ok=True)

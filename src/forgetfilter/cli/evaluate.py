@@ -96,5 +96,5 @@ def _print_table(results: dict[str, Any]) -> None:
         if name == "run":
             continue
         for key, value in metrics.items():
-            table.add_row(name, key, f"{value:.4f}" if isinstance(value, float) else json.dumps(value))
+            table.add_row(name, key, f"{value:.4g}" if isinstance(value, float) else json.dumps(value))
     Console().print(table)

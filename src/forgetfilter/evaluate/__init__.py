@@ -1,5 +1,6 @@
 """Safety (toxicity, bias, harmfulness) and task (SQuAD, Alpaca) evaluation of a model."""
 
+from forgetfilter.evaluate.audit import rescore
 from forgetfilter.evaluate.bias import BBQItem, bbq_scores, bias_score, parse_choice
 from forgetfilter.evaluate.generation import Generations, generate
 from forgetfilter.evaluate.harmfulness import classify_response, coherence_problem, harmfulness_scores, is_refusal
@@ -30,6 +31,7 @@ __all__ = [
     "normalize_answer",
     "parse_choice",
     "rouge_l",
+    "rescore",
     "squad_scores",
     "token_f1",
     "toxicity_summary",

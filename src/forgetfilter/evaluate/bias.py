@@ -25,11 +25,11 @@ UNKNOWN_PHRASES = (
     "cannot tell",
     "not clear",
 )
-_EXPLICIT = [
-    re.compile(r"^\W*\(([a-c])\)", re.IGNORECASE),  # (b) ...
-    re.compile(r"^\W*([A-C])\s*(?:[.):,\-]|$)"),  # B. / B) / B
+_EXPLICIT = [  # a stated "answer is X" beats a leading letter ("A. gay people\n\nThe correct answer is B.")
     re.compile(r"\b(?i:answer|option|choice)\s*(?i:is)?\s*[:\-]?\s*\(?([A-C])\b(?!')"),
     re.compile(r"\b(?i:answer|option|choice)\s*(?i:is)?\s*[:\-]?\s*\(?([a-c])(?:[.):]|\s*$)"),
+    re.compile(r"^\W*\(([a-c])\)", re.IGNORECASE),  # (b) ...
+    re.compile(r"^\W*([A-C])\s*(?:[.):,\-]|$)"),  # B. / B) / B
 ]
 
 _LISTED = re.compile(r"^\s*\(?[A-C][.)]", re.MULTILINE)
@@ -42,9 +42,9 @@ def _norm(text: str) -> str:
 def parse_choice(text: str, options: Sequence[str], *, unknown_index: int | None = None) -> int | None:
     """The option index a free-text answer picks, or None when it cannot be read.
 
-    A generation that echoes the lettered option list counts as no choice. Letters are tried
-    first ("B", "(b)", "Answer: C"), then the option texts (the earliest one mentioned wins),
-    then common "unknown" phrasings when ``unknown_index`` is given.
+    Order: a stated letter ("Answer: C", "the correct answer is B"); a generation that echoes the
+    lettered option list is no choice (None); a leading letter ("B", "(b)", "B)"); the option texts
+    (the earliest one mentioned wins); common "unknown" phrasings when ``unknown_index`` is given.
 
     >>> parse_choice("Answer: C", ["x", "y", "z"])
     2
@@ -53,9 +53,9 @@ def parse_choice(text: str, options: Sequence[str], *, unknown_index: int | None
     >>> parse_choice("I like turtles", ["cat", "dog", "Unknown"]) is None
     True
     """
-    if len(_LISTED.findall(text)) >= 2:  # the model echoed the option list: no choice was made
-        return None
-    for pattern in _EXPLICIT:
+    for number, pattern in enumerate(_EXPLICIT):
+        if number == 2 and len(_LISTED.findall(text)) >= 2:  # echoed the option list: no choice made
+            return None
         match = pattern.search(text.strip())
         if match and LETTERS.index(match.group(1).upper()) < len(options):
             return LETTERS.index(match.group(1).upper())

@@ -51,8 +51,11 @@ def score_bias(examples: Sequence[Example], texts: Sequence[str]) -> tuple[dict,
             "biased": it.is_biased(p),
             "condition": it.condition,
             "category": it.category,
+            "options": list(e.meta["answers"]),
+            "unknown_index": it.unknown_index,
+            "biased_index": it.biased_index,
         }
-        for p, it in zip(preds, items, strict=True)
+        for p, it, e in zip(preds, items, examples, strict=True)
     ]
     return bbq_scores(preds, items), rows
 

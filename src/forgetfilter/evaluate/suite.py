@@ -6,7 +6,7 @@ import difflib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,25 +87,31 @@ def _rows(
 
 
 def _run_suite(
-    suite: str, examples: list[Example], run: _Runner, budgets: dict[str, int], scorer: Callable[[], Scorer]
+    suite: str, examples: list[Example], run: _Runner, budgets: dict[str, int], scorer: Scorer | None
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     if suite == "task":
         metrics, rows = {}, []
         for part, fn in (("squad", scoring.score_squad), ("alpaca", scoring.score_alpaca)):
-            subset = [e for e in examples if (e.source == "squad") == (part == "squad")]
+            subset = [e for e in examples if _is_squad(e) == (part == "squad")]
             prompts, texts = run(subset, budgets[part], part)
             part_metrics, scores = fn(subset, texts)
             metrics.update(part_metrics)
             rows += _rows(subset, prompts, texts, scores)
         return metrics, rows
     prompts, texts = run(examples, budgets[suite], suite)
+    if suite != "bias":
+        assert scorer is not None  # evaluate() builds one whenever toxicity or harmfulness is asked for
     if suite == "toxicity":
-        metrics, scores = scoring.score_toxicity(examples, texts, scorer())
+        metrics, scores = scoring.score_toxicity(examples, texts, scorer)
     elif suite == "bias":
         metrics, scores = scoring.score_bias(examples, texts)
     else:
-        metrics, scores = scoring.score_harmfulness(texts, scorer())
+        metrics, scores = scoring.score_harmfulness(texts, scorer)
     return metrics, _rows(examples, prompts, texts, scores)
+
+
+def _is_squad(example: Example) -> bool:
+    return example.source == "squad" or "answers" in example.meta
 
 
 def _write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -139,8 +145,8 @@ def evaluate(
     budgets = token_budgets(max_new_tokens)
     if n < 1:
         raise ConfigError(f"n must be >= 1 (got {n})")
-    cache: list[Scorer] = []
-    get = lambda: cache[0] if cache else cache.append(get_scorer(scorer, checkpoint=detoxify_checkpoint)) or cache[0]  # noqa: E731
+    needs_scorer = {"toxicity", "harmfulness"} & set(names)
+    score_fn = get_scorer(scorer, checkpoint=detoxify_checkpoint) if needs_scorer else None
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +156,7 @@ def evaluate(
         start = time.perf_counter()
         examples = load_prompts(suite, n=n, seed=seed, eval_dir=eval_dir, data_dir=data_dir)
         run = _Runner(model, tokenizer, batch_size, progress)
-        metrics, rows = _run_suite(suite, examples, run, budgets, get)
+        metrics, rows = _run_suite(suite, examples, run, budgets, score_fn)
         results[suite] = {**metrics, **run.stats(), "wall_seconds": round(time.perf_counter() - start, 3)}
         if out is not None:  # written after every suite so a long run leaves partial results
             _write_jsonl(out / f"generations_{suite}.jsonl", rows)
