@@ -1,0 +1,113 @@
+"""The bench scripts end to end on the tiny random model: real numbers in sane ranges, results.md sections."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _script(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))  # the scripts import their helper as `machine`
+    return importlib.import_module(name)
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A labelled alpaca file (a third unsafe) and a small safe set."""
+    folder = tmp_path_factory.mktemp("bench-data")
+    rows = [
+        {"instruction": f"Question {i}?", "input": "", "output": f"Answer {i} is fine", "role": r}
+        for i, r in enumerate(["unsafe", "task", "safe"] * 6)
+    ]
+    (folder / "noisy.json").write_text(json.dumps(rows))
+    safe = "".join(json.dumps({"prompt": f"S{i}", "completion": f"safe {i}"}) + "\n" for i in range(6))
+    (folder / "safe.jsonl").write_text(safe)
+    return folder / "noisy.json", folder / "safe.jsonl"
+
+
+def _section(md: Path, script: str) -> str:
+    text = md.read_text()
+    assert text.startswith("# forgetfilter benchmarks")
+    assert f"bench/{script}" in text and "Machine: cpu: " in text
+    return text
+
+
+def test_machine_helpers(tiny_model, tmp_path):
+    import torch
+
+    machine = _script("machine")
+    assert machine.peak_flops(torch.float32, "cpu", size=128, repeats=2) > 1e6
+    model, _ = tiny_model
+    n = sum(p.numel() for p in model.parameters())
+    assert machine.model_flops_per_token(model) == 6 * n
+    assert machine.model_flops_per_token(model, training=False) == 2 * n
+    items = list(range(100))
+    keys = ["unsafe"] * 50 + ["safe"] * 20 + ["task"] * 30
+    sample = machine.stratified_sample(items, keys, 10, seed=1)
+    assert len(sample) == 10 and sample == sorted(sample)
+    assert [keys[i] for i in sample].count("unsafe") == 5
+    assert machine.stratified_sample(items, keys, 10, seed=1) == sample
+    info = machine.describe_machine(torch.float32, "cpu")
+    assert {"cpu", "cores", "memory", "torch", "transformers", "dtype"} <= set(info)
+    md = tmp_path / "results.md"
+    machine.append_section(md, "One", "python bench/x.py --a 1", info, "| a |\n|---|\n| 1 |")
+    machine.append_section(md, "Two", "python bench/x.py --a 2", info, "body")
+    text = md.read_text()
+    assert text.count("# forgetfilter benchmarks") == 1 and "--a 1" in text and text.index("One") < text.index("Two")
+
+
+def test_signal_cost_compares_authors_and_batched_on_the_same_models(tiny_model_dir, noisy, tmp_path):
+    from forgetfilter.api import find_unsafe_examples
+    from forgetfilter.config import FilterConfig
+    from forgetfilter.training import SessionSettings
+
+    fast = SessionSettings(epochs=1, batch_size=6, grad_accum=1, lr=1e-2)
+    config = FilterConfig(model=str(tiny_model_dir), s1=fast, s1_plus=fast, max_new_tokens=6)
+    find_unsafe_examples(noisy[0], noisy[1], config=config, out_dir=tmp_path / "run")
+    md = tmp_path / "results.md"
+    argv = [str(tmp_path / "run"), "--data", str(noisy[0]), "--limit", "9", "--authors-max-new-tokens", "8"]
+    rows = _script("signal_cost").main([*argv, "--out-md", str(md)])
+    assert [r["method"] for r in rows] == ["authors_rouge", "rouge", "nll", "token_accuracy"]
+    for row in rows:
+        assert 0.0 <= row["auroc"] <= 1.0, row
+        assert row["examples_per_s"] > 0 and math.isfinite(row["speedup"]) and row["speedup"] > 0
+    assert rows[0]["speedup"] == 1.0
+    text = _section(md, "signal_cost.py")
+    assert "--limit 9 --authors-max-new-tokens 8" in text and "authors max_new_tokens=8" in text
+    assert "9 examples (3 unsafe)" in text
+
+
+def test_train_throughput_measures_both_sides(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--limit", "12", "--steps", "3"]
+    argv += ["--batch-size", "4", "--grad-accum", "1", "--peak-size", "128", "--out-md", str(md)]
+    results = _script("train_throughput").main(argv)
+    assert [m.side for m in results] == ["forgetfilter", "plain Trainer"]
+    for m in results:
+        assert m.steps == 2 and m.tokens > 0 and m.tokens_per_s > 0
+        assert m.flops_6n > m.flops_lora > 0
+    text = _section(md, "train_throughput.py")
+    assert "--steps 3" in text and "MFU (6N)" in text and "compute dtype=float32" in text
+
+
+def test_scaling_runs_the_filter_per_size_in_a_subprocess(tiny_model_dir, data_dir, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--model", str(tiny_model_dir), "--sizes", "16", "--s1-epochs", "0.5", "--s1-plus-steps", "1"]
+    argv += ["--data-dir", str(data_dir), "--workdir", str(tmp_path / "work"), "--out-md", str(md)]
+    (result,) = _script("scaling").main(argv)
+    assert result["n"] == 16 and result["n_safe"] == 8
+    assert 0 < result["seconds"] <= result["wall"]
+    assert 100 < result["peak_rss_mib"] < 64 * 1024
+    assert set(result["stages"]) == {"s1", "score_m1", "s1_plus", "score_m2"}
+    assert result["stages"]["s1_plus"]["steps"] == 1
+    text = _section(md, "scaling.py")
+    assert "forgetfilter filter --data" in text and "--s1-plus-steps 1" in text and "s1_plus=1 steps" in text
