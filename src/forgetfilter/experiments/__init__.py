@@ -1,0 +1,15 @@
+"""The paper's study end to end: baselines, ForgetFilter, interleaved training and the report."""
+
+from forgetfilter.experiments.config import ExperimentConfig, load_experiment_config
+from forgetfilter.experiments.methods import METHODS, Method, Selection
+from forgetfilter.experiments.runner import ExperimentResult, run_experiment
+
+__all__ = [
+    "METHODS",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "Method",
+    "Selection",
+    "load_experiment_config",
+    "run_experiment",
+]

@@ -1,0 +1,126 @@
+"""Resumable stages of a study: a LoRA session saved as an adapter, and an evaluation saved as metrics.json.
+
+A stage whose output exists is skipped, so a rerun of the same command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from forgetfilter.config import FilterConfig
+from forgetfilter.experiments.config import EvalSettings
+from forgetfilter.pipeline import StageLog
+from forgetfilter.records import Example
+from forgetfilter.training import SessionSettings
+
+Echo = Callable[[str], None]
+
+
+def adapter_done(stage_dir: Path) -> bool:
+    return (stage_dir / "adapter" / "adapter_config.json").is_file()
+
+
+def load_trainable(config: FilterConfig, start: Path | None) -> tuple[Any, Any]:
+    """M0 with a fresh LoRA adapter, or M0 with the adapter saved at ``start`` (trainable, to continue it)."""
+    from forgetfilter.models import add_lora, load_model
+
+    model, tokenizer = load_model(config.model, dtype=config.dtype, device=config.device)
+    if start is None:
+        return add_lora(model, config.lora), tokenizer
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(start), is_trainable=True), tokenizer
+
+
+def train_stage(
+    config: FilterConfig,
+    examples: Sequence[Example],
+    settings: SessionSettings,
+    stage_dir: Path,
+    log: StageLog,
+    name: str,
+    *,
+    start: Path | None = None,
+    echo: Echo | None = None,
+) -> Path:
+    """Finetune (from M0, or continuing the adapter at ``start``) and save ``stage_dir/adapter``; skipped when
+    that adapter exists. Returns the adapter folder."""
+    from forgetfilter.pipeline import run_session
+
+    if not adapter_done(stage_dir):
+        if echo:
+            echo(f"training {name}: {len(examples)} examples")
+        model, tokenizer = load_trainable(config, start)
+        run_session(model, tokenizer, examples, settings, stage_dir, log, name)
+    return stage_dir / "adapter"
+
+
+def score_stage(
+    config: FilterConfig, adapter: Path, examples: Sequence[Example], path: Path, log: StageLog, name: str
+) -> dict[str, list[Any]]:
+    """The teacher-forced/rouge signals of ``examples`` under M0 + ``adapter``, cached in ``path``."""
+    from forgetfilter import pipeline
+
+    ids = [ex.id for ex in examples]
+    if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("ids") == ids:
+        return json.loads(path.read_text(encoding="utf-8"))["signals"]
+    from forgetfilter.models import load_model
+
+    model, tokenizer = load_model(config.model, adapter=adapter, dtype=config.dtype, device=config.device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return pipeline.score_stage(model, tokenizer, examples, config, path, log, name)
+
+
+def _complete(path: Path, suites: Sequence[str]) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    return metrics if all(s in metrics for s in suites) else None
+
+
+def eval_stage(
+    config: FilterConfig,
+    adapter: Path | None,
+    settings: EvalSettings,
+    *,
+    suites: Sequence[str],
+    eval_dir: Path,
+    n: int,
+    seed: int,
+    out_dir: Path,
+    log: StageLog,
+    name: str,
+    echo: Echo | None = None,
+) -> dict[str, Any]:
+    """forgetfilter.evaluate.suite.evaluate of M0 (+ ``adapter``) on the prompts in ``eval_dir``; skipped when
+    ``out_dir/metrics.json`` holds every suite."""
+    done = _complete(out_dir / "metrics.json", suites)
+    if done is not None:
+        return done
+    from forgetfilter.evaluate.suite import evaluate
+    from forgetfilter.models import load_model
+
+    if echo:
+        echo(f"evaluating {name}: {', '.join(suites)}")
+    started = time.perf_counter()
+    model, tokenizer = load_model(config.model, adapter=adapter, dtype=config.dtype, device=config.device)
+    evaluate(
+        model,
+        tokenizer,
+        suites=suites,
+        eval_dir=eval_dir,
+        n=n,
+        max_new_tokens=settings.max_new_tokens,
+        batch_size=settings.batch_size,
+        scorer=settings.scorer,
+        detoxify_checkpoint=settings.detoxify_checkpoint,
+        out_dir=out_dir,
+        seed=seed,
+        run_info={"method": name, "adapter": adapter or "", "eval_dir": eval_dir},
+    )
+    log.record(name, seconds=time.perf_counter() - started, prompts=float(n * len(suites)))
+    return json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))  # NaN stored as null, as on resume
