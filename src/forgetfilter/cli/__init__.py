@@ -20,11 +20,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from forgetfilter.cli import data, evaluate, filter
+    from forgetfilter.cli import data, evaluate, experiment, filter
 
     app.add_typer(data.app, name="data")
     app.command("filter")(filter.filter_command)
     app.command("evaluate")(evaluate.evaluate_command)
+    app.command("experiment")(experiment.experiment_command)
 
 
 _register()
