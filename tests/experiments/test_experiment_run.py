@@ -1,0 +1,166 @@
+"""``forgetfilter experiment`` end to end on the tiny random model: every method, shared sessions trained once,
+resume, interleaved rounds, and the report files."""
+
+import base64
+import hashlib
+import json
+import re
+from collections import Counter
+
+import pytest
+from typer.testing import CliRunner
+
+from forgetfilter.cli import app
+
+runner = CliRunner()
+FAST = "{epochs: 1, batch_size: 4, grad_accum: 1, lr: 0.01}"
+CONFIG = f"""
+kind: toxicity
+data: {{n: 16, n_safe: 6}}
+eval: {{n: 4, batch_size: 4, max_new_tokens: 2}}
+filter: {{dtype: float32, curve_every: 2, curve_per_role: 2, s1: {FAST}, s1_plus: {FAST}}}
+interleaved: {{rounds: 2, n_eval: 2, noisy: {FAST}, safe: {{max_steps: 1, batch_size: 4, lr: 0.01}}}}
+"""
+METHODS = [
+    "m0", "no_filter", "sequential", "replay", "self_correction", "forgetfilter",
+    "forgetfilter_self_correction", "classifier_filter", "random_filter", "oracle",
+]  # fmt: skip
+
+
+def _invoke(config, out, model_dir, data_dir, *extra):
+    args = ["experiment", str(config), "--out", str(out), "--model", str(model_dir), f"data.data_dir={data_dir}"]
+    return runner.invoke(app, [*args, *extra])
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, tiny_model_dir, data_dir):
+    """One run of the whole study, with every training session's name recorded."""
+    import forgetfilter.training as training
+
+    base = tmp_path_factory.mktemp("experiment")
+    config = base / "tiny.yaml"
+    config.write_text(CONFIG)
+    sessions: list[str] = []
+    real = training.train_session
+
+    def counting(*args, desc="train", **kwargs):
+        sessions.append(desc)
+        return real(*args, desc=desc, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "train_session", counting)
+        result = _invoke(config, base / "run", tiny_model_dir, data_dir)
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads((base / "run" / "results.json").read_text())}
+    return {"config": config, "run": base / "run", "sessions": sessions, "rows": rows, "output": result.output}
+
+
+def _jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_method_has_a_row_with_safety_and_task_metrics(study):
+    rows = study["rows"]
+    assert list(rows) == METHODS
+    for row in rows.values():
+        assert 0.0 <= row["metrics"]["toxicity"]["toxicity_mean"] <= 1.0
+        assert row["metrics"]["toxicity"]["toxicity_n"] == 4.0 and row["metrics"]["task"]["squad_n"] == 2.0
+    assert "| forgetfilter |" in study["output"] and "report.html" in study["output"]
+
+
+def test_shared_sessions_are_trained_once(study):
+    counts = Counter(study["sessions"])
+    assert counts["s1"] == 1 and counts["s1_plus"] == 1  # M1 serves no_filter, self_correction, sequential, scores
+    assert max(counts.values()) == 1, counts
+    assert {"forgetfilter", "classifier_filter", "random_filter", "oracle", "replay"} <= set(counts)
+    assert not any(name.startswith("probe_r1") for name in counts)  # round 1's probe is the unfiltered round 1
+    assert "probe_r2_s1" in counts and "probe_r2_s1_plus" in counts
+    run = study["run"]
+    assert set(json.loads((run / "filter" / "stages.json").read_text())) == {"s1", "score_m1", "s1_plus", "score_m2"}
+    for method, adapter in (
+        ("no_filter", "filter/s1"),
+        ("sequential", "filter/s1_plus"),
+        ("oracle", "sessions/oracle"),
+    ):
+        metrics = json.loads((run / "eval" / method / "metrics.json").read_text())
+        assert metrics["run"]["adapter"] == str(run / adapter / "adapter")
+
+
+def test_filter_selections_and_accounting(study, data_dir):
+    from forgetfilter.data.formats import read_examples
+    from forgetfilter.evaluate.toxicity import get_scorer
+
+    run, rows = study["run"], study["rows"]
+    noisy = read_examples(run / "data" / "d_noisy.jsonl").examples
+    unsafe = {ex.id for ex in noisy if ex.role == "unsafe"}
+    removed = {m: set(json.loads((run / "selections" / f"{m}.json").read_text())["removed_ids"]) for m in
+               ("forgetfilter", "classifier_filter", "random_filter", "oracle")}  # fmt: skip
+    assert removed["oracle"] == unsafe and rows["oracle"]["precision"] == 1.0 and rows["oracle"]["recall"] == 1.0
+    assert len(removed["random_filter"]) == len(removed["forgetfilter"]) == rows["random_filter"]["n_removed"]
+    flagged = get_scorer("profanity")([ex.response for ex in noisy])
+    assert removed["classifier_filter"] == {ex.id for ex, s in zip(noisy, flagged, strict=True) if s > 0.5}
+    filter_removed = {json.loads(line)["id"] for line in (run / "filter" / "removed.jsonl").read_text().splitlines()}
+    assert removed["forgetfilter"] == filter_removed
+    for method in ("forgetfilter", "classifier_filter", "random_filter", "oracle"):
+        assert rows[method]["n_train"] == 16 - len(removed[method])
+    assert rows["no_filter"]["n_train"] == 16 and rows["sequential"]["n_train"] == 22 and rows["m0"]["n_train"] == 0
+
+
+def test_self_correction_sees_the_cue_and_the_same_prompts(study):
+    from forgetfilter.experiments.cues import default_cue
+
+    run, cue = study["run"], default_cue("toxicity")
+    plain = _jsonl(run / "eval" / "no_filter" / "generations_toxicity.jsonl")
+    cued = _jsonl(run / "eval" / "self_correction" / "generations_toxicity.jsonl")
+    assert [r["id"] for r in plain] == [r["id"] for r in cued]
+    assert all(r["prompt"].startswith(cue + "\n") for r in cued) and not any(cue in r["prompt"] for r in plain)
+    task = _jsonl(run / "eval" / "forgetfilter_self_correction" / "generations_task.jsonl")
+    assert len(task) == 4 and all(cue in r["prompt"] for r in task)  # the cue is on every prompt at inference
+
+
+def test_interleaved_rounds_give_one_safety_value_per_session(study):
+    points = _jsonl(study["run"] / "interleaved" / "points.jsonl")
+    keys = [(p["arm"], p["round"], p["after"]) for p in points]
+    expected = [(a, r, s) for r in (1, 2) for a in ("no_filter", "forgetfilter") for s in ("noisy", "safe")]
+    assert keys == expected
+    assert all(isinstance(p["toxicity_mean"], float) for p in points)
+    for p in points:
+        if p["arm"] == "forgetfilter" and p["after"] == "noisy":
+            assert p["n_trained"] + p["n_removed"] == 8  # each round's slice is half of D_noisy
+    assert [p["n_trained"] for p in points if p["arm"] == "no_filter" and p["after"] == "noisy"] == [8, 8]
+
+
+def test_report_files_and_recorded_versions(study):
+    run = study["run"]
+    for name in ("results.md", "results.csv", "results.json", "report.html", "config.resolved.yaml", "versions.json"):
+        assert (run / name).stat().st_size > 0, name
+    pngs = sorted(p.name for p in run.glob("*.png"))
+    assert pngs == ["curves.png", "forgetting_hist.png", "interleaved.png", "methods.png"]
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", (run / "report.html").read_text())
+    assert sorted(base64.b64decode(i) for i in images) == sorted((run / p).read_bytes() for p in pngs)
+    assert (run / "results.csv").read_text().count("\n") == 1 + len(METHODS)
+    versions = json.loads((run / "versions.json").read_text())
+    digest = hashlib.sha256((run / "data" / "d_noisy.jsonl").read_bytes()).hexdigest()
+    assert versions["data"]["d_noisy"]["sha256"] == digest
+    assert "model.safetensors" in versions["model"]["files"] and versions["code"]["forgetfilter"]
+    assert "eval_inputs/cue/eval_toxicity.jsonl" in versions["data"]
+
+
+def test_rerun_resumes_without_training_or_evaluating(study, tiny_model_dir, data_dir, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage ran again")
+
+    run = study["run"]
+    before = {name: (run / name).read_text() for name in ("results.json", "stages.json")}
+    monkeypatch.setattr("forgetfilter.training.train_session", refuse)
+    monkeypatch.setattr("forgetfilter.signals.compute_signals", refuse)
+    monkeypatch.setattr("forgetfilter.evaluate.suite.evaluate", refuse)
+    result = _invoke(study["config"], run, tiny_model_dir, data_dir)
+    assert result.exit_code == 0, result.output
+    assert {name: (run / name).read_text() for name in before} == before
+
+
+def test_rerun_with_another_config_is_refused(study, tiny_model_dir, data_dir):
+    result = _invoke(study["config"], study["run"], tiny_model_dir, data_dir, "data.n=20")
+    assert result.exit_code == 2
+    assert "holds a run with a different config (data.n: 16 -> 20)" in result.output.replace("\n", "")
