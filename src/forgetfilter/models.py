@@ -46,6 +46,7 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if (out_dir / "config.json").is_file():
+        _drop_gguf_quantization_config(out_dir / "config.json")
         return out_dir
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
@@ -53,8 +54,20 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> Path:
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    _drop_gguf_quantization_config(tmp / "config.json")
     tmp.rename(out_dir)
     return out_dir
+
+
+def _drop_gguf_quantization_config(config_path: Path) -> None:
+    """The dequantised weights are plain floats; a leftover ``quantization_config: gguf`` makes
+    ``transformers.Trainer`` (and TRL/peft tooling) refuse to train the folder, so remove it."""
+    import json
+
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("quantization_config", {}).get("quant_method") == "gguf":
+        del config["quantization_config"]
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def resolve_model(name: str | Path | None) -> str:
