@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from forgetfilter.filter import Threshold, filter_quality, forgetting
+from forgetfilter.filter import AUTO_METHODS, Threshold, choose_threshold, filter_mask, filter_quality, forgetting
 from forgetfilter.records import Example
 
 
@@ -64,15 +64,28 @@ class ForgetFilterResult:
         return [self.examples[i] for i in np.argsort(-self.scores, kind="stable")]
 
     def quality(self) -> dict[str, dict[str, float]]:
-        """Per signal: AUROC; for the filtering signal also precision/recall/F1 of the mask (labels needed)."""
+        """Per signal: AUROC, and precision/recall/F1 of the mask that signal would give under the same rule.
+
+        The deciding signal reports its own mask. Another signal gets the same automatic method (otsu/gmm) or
+        the same removal budget applied to its own scores; under a fixed ``phi`` (a value on the deciding
+        signal's scale) other signals report AUROC only. Empty without role labels.
+        """
         if not self.has_labels:
             return {}
         unsafe = [ex.role == "unsafe" for ex in self.examples]
         out = {}
         for s in (k for k in self.before if k != "generations"):
-            out[s] = filter_quality(self.mask, forgetting(self.before[s], self.after[s], s), unsafe)
-            if s != self.signal:
-                out[s] = {"auroc": out[s]["auroc"]}
+            scores = forgetting(self.before[s], self.after[s], s)
+            if s == self.signal:
+                out[s] = filter_quality(self.mask, scores, unsafe)
+            elif self.threshold.budget is not None:
+                budget = Threshold(phi=float("nan"), method=self.threshold.method, budget=self.threshold.budget)
+                out[s] = filter_quality(filter_mask(scores, budget), scores, unsafe)
+            elif self.threshold.method in AUTO_METHODS:
+                own = choose_threshold(scores, method=self.threshold.method)
+                out[s] = {**filter_quality(filter_mask(scores, own), scores, unsafe), "phi": own.phi}
+            else:
+                out[s] = {"auroc": filter_quality(self.mask, scores, unsafe)["auroc"]}
         return out
 
     def role_means(self) -> dict[str, dict[str, float]]:
