@@ -37,6 +37,19 @@ def by_step(rows: list[dict], signal: str, session: str = "s1_plus") -> list[tup
     return out
 
 
+def levels(rows: list[dict], signal: str) -> list[tuple[str, int, dict[str, float]]]:
+    """(session, step, mean raw signal per role): the learning curve in S1 and the forgetting curve in S1+."""
+    out = []
+    for session in ("s1", "s1_plus"):
+        part = [r for r in rows if r["session"] == session]
+        for step in sorted({r["step"] for r in part}):
+            at = [r for r in part if r["step"] == step]
+            roles = sorted({r["role"] for r in at})
+            means = {ro: float(np.mean([r[signal] for r in at if r["role"] == ro])) for ro in roles}
+            out.append((session, step, means))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
@@ -54,6 +67,11 @@ def main() -> None:
         print("|---|---|" + "---|" * len(roles))
         for step, auroc, means in table:
             print(f"| {step} | {auroc:.3f} | " + " | ".join(f"{means[r]:+.3f}" for r in roles) + " |")
+        print(f"\n{signal}: mean value per role (learning in S1, then S1+)")
+        print("| session | step | " + " | ".join(roles) + " |")
+        print("|---|---|" + "---|" * len(roles))
+        for session, step, means in levels(rows, signal):
+            print(f"| {session} | {step} | " + " | ".join(f"{means.get(r, float('nan')):.3f}" for r in roles) + " |")
 
 
 if __name__ == "__main__":

@@ -48,3 +48,11 @@ def test_main_prints_a_markdown_table(curve_study, tmp_path, capsys, monkeypatch
     curve_study.main()
     out = capsys.readouterr().out
     assert "| 10 | 1.000 |" in out
+
+
+def test_levels_give_the_mean_per_role_for_each_session_and_step(curve_study):
+    table = curve_study.levels(_rows(), "nll")
+    assert table[0] == ("s1", 10, {"unsafe": 9.0})
+    session, step, means = table[2]
+    assert (session, step) == ("s1_plus", 10)
+    assert means["task"] == pytest.approx(2.2) and means["safe"] == pytest.approx(1.4)
