@@ -70,7 +70,8 @@ def test_cli_filter_writes_every_output_and_accounts_for_every_example(files, ti
     assert sorted(s["rank"] for s in scores) == list(range(1, 11))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_kept"] + summary["n_removed"] == 10
-    assert set(summary["quality"]) == {"nll", "token_accuracy"}
+    assert set(summary["quality"]) == {"log_nll", "nll", "token_accuracy"}
+    assert summary["signal"] == "log_nll"
     assert set(json.loads((out / "stages.json").read_text())) == {"s1", "score_m1", "s1_plus", "score_m2"}
 
 

@@ -71,5 +71,16 @@ def test_compute_signals_with_rouge_is_aligned(tiny_model):
     assert all(0.0 <= r <= 1.0 for r in out["rouge"])
 
 
+def test_log_nll_is_the_log_of_nll_and_forgets_as_a_ratio(tiny_model):
+    import math
+
+    from forgetfilter.filter import forgetting
+
+    model, tok = tiny_model
+    out = compute_signals(model, tok, _examples(3), ["log_nll"], progress=False)
+    assert [round(v, 6) for v in out["log_nll"]] == [round(math.log(v), 6) for v in out["nll"]]
+    assert forgetting([math.log(0.5)], [math.log(1.0)], "log_nll").round(6).tolist() == [round(math.log(2), 6)]
+
+
 def test_normalize_generation_uses_first_nonempty_line():
     assert normalize_generation("\n  The Grand-Father, obviously!\nmore") == "the grand father obviously"

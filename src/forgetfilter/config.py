@@ -21,18 +21,23 @@ class FilterConfig:
     """
 
     model: str | None = None  # hub id, folder, .gguf file; None = SmolLM2-135M-Instruct
-    signal: str = "nll"
-    signals: tuple[str, ...] = ("nll", "token_accuracy")
-    token_selection: str = "answer"  # answer: skip shared response prefixes and end-of-turn; all: every token
+    # Defaults chosen on the bias mix, seed 0 (docs/signal-study.md): the log-ratio of the mean NLL over every
+    # response token separated unsafe examples as well as the paper's generation ROUGE (AUROC 0.914 vs 0.913) at
+    # a fraction of the cost; dropping shared response prefixes ("answer") lost the decisive first token.
+    signal: str = "log_nll"
+    signals: tuple[str, ...] = ("log_nll", "nll", "token_accuracy")
+    token_selection: str = "all"  # all: every response token; answer: skip shared response prefixes and end-of-turn
     phi: float | None = None
     fraction: float | None = None
     count: int | None = None
     threshold_method: str = "otsu"
     lora: LoraSettings = field(default_factory=LoraSettings)
     s1: SessionSettings = field(default_factory=SessionSettings)
-    s1_plus: SessionSettings = field(default_factory=lambda: SessionSettings(epochs=3.0))
+    # S1+: 4 epochs at batch 8 without accumulation (150 steps on 300 safe examples): more optimizer steps for
+    # the same compute, since the unsafe/other gap grows with the number of S1+ steps (DESIGN.md section 6)
+    s1_plus: SessionSettings = field(default_factory=lambda: SessionSettings(epochs=4.0, grad_accum=1))
     score_batch_size: int = 16
-    max_new_tokens: int = 48
+    max_new_tokens: int = 32  # greedy tokens for the rouge signal
     curve_every: int = 0  # score a per-role sample every k optimizer steps of S1 and S1+ (0: no curves)
     curve_per_role: int = 40
     dtype: str = "auto"

@@ -1,11 +1,13 @@
 """Per-example signals of how well a model knows an example, computed in batches.
 
-Direction: for ``nll`` lower means the example is known better; for ``token_accuracy`` and ``rouge``
-higher means known better. ``forgetting`` (see filter.py) turns each into "higher = forgotten more".
+Direction: for ``nll`` and ``log_nll`` (its logarithm, so forgetting is the log-ratio NLL_M2 / NLL_M1) lower
+means the example is known better; for ``token_accuracy`` and ``rouge`` higher means known better.
+``forgetting`` (see filter.py) turns each into "higher = forgotten more".
 """
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections import Counter
@@ -18,9 +20,9 @@ from forgetfilter.errors import ConfigError
 from forgetfilter.forward import logits_at
 from forgetfilter.records import Example
 
-SIGNALS: tuple[str, ...] = ("nll", "token_accuracy", "rouge")
+SIGNALS: tuple[str, ...] = ("log_nll", "nll", "token_accuracy", "rouge")
 TOKEN_SELECTIONS: tuple[str, ...] = ("all", "answer")
-LOWER_IS_KNOWN = {"nll"}  # signals where a lower value means the model knows the example better
+LOWER_IS_KNOWN = {"nll", "log_nll"}  # signals where a lower value means the model knows the example better
 
 
 def check_signal(signal: str) -> str:
@@ -173,7 +175,7 @@ def compute_signals(
     out: dict[str, list[Any]] = {}
     for signal in signals:
         check_signal(signal)
-    if {"nll", "token_accuracy"} & set(signals):
+    if {"nll", "log_nll", "token_accuracy"} & set(signals):
         out.update(
             teacher_forced_signals(
                 model,
@@ -186,6 +188,8 @@ def compute_signals(
                 desc=desc,
             )
         )
+    if "log_nll" in signals:  # forgetting = log(NLL_M2 / NLL_M1): a relative change, not dominated by hard examples
+        out["log_nll"] = [math.log(max(value, 1e-6)) for value in out["nll"]]
     if "rouge" in signals:
         out.update(
             rouge_signal(
