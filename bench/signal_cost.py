@@ -18,7 +18,9 @@ together), and the speed ratio of each batched signal over the authors' way; app
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,8 +92,9 @@ def score_model(
         max_length=config.s1.max_length,
         progress=False,
     )
-    seconds["nll"] = seconds["token_accuracy"] = time.perf_counter() - started
+    seconds["nll"] = seconds["token_accuracy"] = seconds["log_nll"] = time.perf_counter() - started
     signals.update(tf)
+    signals["log_nll"] = [math.log(max(v, 1e-6)) for v in tf["nll"]]
     started = time.perf_counter()
     signals["rouge"] = rouge_signal(
         model,
@@ -112,7 +115,8 @@ def score_model(
 METHODS = {  # method: (signal kind, for the forgetting direction; description)
     "authors_rouge": ("rouge", "authors: ROUGE-1, generation at batch size 1"),
     "rouge": ("rouge", "forgetfilter: ROUGE-1, batched generation"),
-    "nll": ("nll", "forgetfilter: NLL, batched forward (shared with token_accuracy)"),
+    "log_nll": ("log_nll", "forgetfilter: log-ratio NLL (the default), batched forward"),
+    "nll": ("nll", "forgetfilter: NLL, same forward pass"),
     "token_accuracy": ("token_accuracy", "forgetfilter: token accuracy, same forward pass as NLL"),
 }
 
@@ -174,6 +178,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--model", default=None, help="base model of the run (default: the run's config.json)")
     parser.add_argument("--limit", type=int, default=120, help="examples, stratified by role (0: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--token-selection", default=None, help="override the run's token selection: all or answer")
     parser.add_argument("--authors-max-new-tokens", type=int, default=AUTHORS_MAX_NEW_TOKENS)
     parser.add_argument("--out-md", type=Path, default=RESULTS_MD, help="markdown file to append the results to")
     args = parser.parse_args(argv)
@@ -182,6 +187,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     from forgetfilter.models import load_model, pick_device, pick_dtype
 
     config = FilterConfig.from_dict(json.loads((args.run / "config.json").read_text()))
+    if args.token_selection is not None:
+        config = dataclasses.replace(config, token_selection=args.token_selection)
     model_name = args.model if args.model is not None else config.model
     examples = list(read_examples(args.data).examples)
     examples = stratified_sample(

@@ -76,7 +76,7 @@ def test_signal_cost_compares_authors_and_batched_on_the_same_models(tiny_model_
     md = tmp_path / "results.md"
     argv = [str(tmp_path / "run"), "--data", str(noisy[0]), "--limit", "9", "--authors-max-new-tokens", "8"]
     rows = _script("signal_cost").main([*argv, "--out-md", str(md)])
-    assert [r["method"] for r in rows] == ["authors_rouge", "rouge", "nll", "token_accuracy"]
+    assert [r["method"] for r in rows] == ["authors_rouge", "rouge", "log_nll", "nll", "token_accuracy"]
     for row in rows:
         assert 0.0 <= row["auroc"] <= 1.0, row
         assert row["examples_per_s"] > 0 and math.isfinite(row["speedup"]) and row["speedup"] > 0
