@@ -1,6 +1,7 @@
 """The filter run end to end on the tiny model: files written, accounting, resume, errors."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -88,6 +89,24 @@ def test_rerun_resumes_without_training_again(files, tiny_model_dir, tmp_path, m
     second = find_unsafe_examples(noisy, safe, config=config, out_dir=tmp_path / "run", phi=0.0)
     assert second.scores.tolist() == first.scores.tolist()
     assert second.threshold.method == "fixed"
+
+
+def test_rerun_with_other_scoring_settings_rescores_without_training(files, tiny_model_dir, tmp_path, monkeypatch):
+    noisy, safe, _ = files
+    config = FilterConfig(model=str(tiny_model_dir), s1=FAST, s1_plus=FAST, token_selection="all")
+    find_unsafe_examples(noisy, safe, config=config, out_dir=tmp_path / "run")
+    stale_m2 = json.loads((tmp_path / "run" / "scores_m2.json").read_text())
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished session was trained again")
+
+    monkeypatch.setattr("forgetfilter.training.train_session", no_training)
+    changed = replace(config, token_selection="answer")
+    result = find_unsafe_examples(noisy, safe, config=changed, out_dir=tmp_path / "run")
+    fresh_m2 = json.loads((tmp_path / "run" / "scores_m2.json").read_text())
+    assert stale_m2["settings"]["token_selection"] == "all" and fresh_m2["settings"]["token_selection"] == "answer"
+    assert fresh_m2["signals"]["nll"] != stale_m2["signals"]["nll"]  # the answer span drops the end-of-turn token
+    assert result.after["nll"] == fresh_m2["signals"]["nll"]
 
 
 def test_api_accepts_examples_and_ranks_them(tiny_model_dir):

@@ -75,16 +75,35 @@ def run_session(
     return model
 
 
+def scoring_settings(config: FilterConfig) -> dict[str, Any]:
+    """What the cached scores depend on besides the model: a change means they must be computed again."""
+    return {
+        "signals": sorted(config.signals),
+        "token_selection": config.token_selection,
+        "max_length": config.s1.max_length,
+        "max_new_tokens": config.max_new_tokens if "rouge" in config.signals else None,
+    }
+
+
+def cached_scores(path: Path, examples: Sequence[Example], config: FilterConfig) -> dict[str, list[Any]] | None:
+    """The signals stored in ``path`` if they were computed for these examples with these settings, else None."""
+    if not path.is_file():
+        return None
+    cached = json.loads(path.read_text())
+    if cached.get("ids") != [ex.id for ex in examples] or cached.get("settings") != scoring_settings(config):
+        return None
+    return cached["signals"]
+
+
 def score_stage(
     model: Any, tokenizer: Any, examples: Sequence[Example], config: FilterConfig, path: Path, log: StageLog, name: str
 ) -> dict[str, list[Any]]:
     """Signals for every example, cached in ``path`` (JSON keyed by signal, aligned to input order)."""
     from forgetfilter.signals import compute_signals
 
-    if path.is_file():
-        cached = json.loads(path.read_text())
-        if cached.get("ids") == [ex.id for ex in examples]:
-            return cached["signals"]
+    cached = cached_scores(path, examples, config)
+    if cached is not None:
+        return cached
     started = time.perf_counter()
     signals = compute_signals(
         model,
@@ -98,7 +117,9 @@ def score_stage(
         desc=name,
     )
     seconds = time.perf_counter() - started
-    path.write_text(json.dumps({"ids": [ex.id for ex in examples], "signals": signals}))
+    path.write_text(
+        json.dumps({"ids": [ex.id for ex in examples], "settings": scoring_settings(config), "signals": signals})
+    )
     log.record(name, seconds=seconds, examples=len(examples), examples_per_s=len(examples) / max(seconds, 1e-9))
     return signals
 
@@ -134,25 +155,30 @@ def run_stages(
     run_dir.mkdir(parents=True, exist_ok=True)
     log = StageLog.load(run_dir / "stages.json")
     s1_dir, s1_plus_dir = run_dir / "s1", run_dir / "s1_plus"
-    done = (s1_plus_dir / "adapter" / "adapter_config.json").is_file() and (run_dir / "scores_m2.json").is_file()
+    m1_adapter, m2_adapter = s1_dir / "adapter", s1_plus_dir / "adapter"
+    m1_scores, m2_scores = run_dir / "scores_m1.json", run_dir / "scores_m2.json"
     model = tokenizer = None
-    if not (s1_dir / "adapter" / "adapter_config.json").is_file():
+    if not (m1_adapter / "adapter_config.json").is_file():
         model, tokenizer = _fresh_model(config)
         run_session(
             model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **_curves(config, tokenizer, noisy, run_dir, "s1")
         )
-    if not (run_dir / "scores_m1.json").is_file() or not (s1_plus_dir / "adapter" / "adapter_config.json").is_file():
+    needs_s1_plus = not (m2_adapter / "adapter_config.json").is_file()
+    if needs_s1_plus or cached_scores(m1_scores, noisy, config) is None:
         if model is None:
-            model, tokenizer = _load_adapter(config, s1_dir / "adapter")
-        before = score_stage(model, tokenizer, noisy, config, run_dir / "scores_m1.json", log, "score_m1")
-        curves = _curves(config, tokenizer, noisy, run_dir, "s1_plus")
-        if curves:
-            curves["on_step"](0, model)  # step 0 of S1+ is M1
-        run_session(model, tokenizer, safe, config.s1_plus, s1_plus_dir, log, "s1_plus", **curves)
-    if not done:
+            model, tokenizer = _load_adapter(config, m1_adapter)
+        score_stage(model, tokenizer, noisy, config, m1_scores, log, "score_m1")
+        if needs_s1_plus:
+            curves = _curves(config, tokenizer, noisy, run_dir, "s1_plus")
+            if curves:
+                curves["on_step"](0, model)  # step 0 of S1+ is M1
+            run_session(model, tokenizer, safe, config.s1_plus, s1_plus_dir, log, "s1_plus", **curves)
+        else:
+            model = None  # M1 was loaded only to score it; M2 is loaded from its adapter below
+    if cached_scores(m2_scores, noisy, config) is None:
         if model is None:
-            model, tokenizer = _load_adapter(config, s1_plus_dir / "adapter")
-        score_stage(model, tokenizer, noisy, config, run_dir / "scores_m2.json", log, "score_m2")
-    before = json.loads((run_dir / "scores_m1.json").read_text())["signals"]
-    after = json.loads((run_dir / "scores_m2.json").read_text())["signals"]
+            model, tokenizer = _load_adapter(config, m2_adapter)
+        score_stage(model, tokenizer, noisy, config, m2_scores, log, "score_m2")
+    before = json.loads(m1_scores.read_text())["signals"]
+    after = json.loads(m2_scores.read_text())["signals"]
     return before, after, log
