@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,7 +75,7 @@ def score_model(
     model: Any, tokenizer: Any, examples: Sequence[Example], config: FilterConfig, authors_tokens: int
 ) -> tuple[dict[str, list[float]], dict[str, float], int]:
     """Every method's signal on one model, with its seconds; the batched sides run first."""
-    from forgetfilter.signals import rouge_signal, teacher_forced_signals
+    from forgetfilter.signals import log_nll, rouge_signal, teacher_forced_signals
 
     model.eval()
     teacher_forced_signals(model, tokenizer, examples[:2], progress=False)  # warm-ups, untimed
@@ -94,7 +93,7 @@ def score_model(
     )
     seconds["nll"] = seconds["token_accuracy"] = seconds["log_nll"] = time.perf_counter() - started
     signals.update(tf)
-    signals["log_nll"] = [math.log(max(v, 1e-6)) for v in tf["nll"]]
+    signals["log_nll"] = log_nll(tf["nll"])
     started = time.perf_counter()
     signals["rouge"] = rouge_signal(
         model,

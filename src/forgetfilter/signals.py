@@ -25,6 +25,11 @@ TOKEN_SELECTIONS: tuple[str, ...] = ("all", "answer")
 LOWER_IS_KNOWN = {"nll", "log_nll"}  # signals where a lower value means the model knows the example better
 
 
+def log_nll(nll: Sequence[float]) -> list[float]:
+    """The ``log_nll`` signal from per-example mean NLLs (floored at 1e-6 so a memorised example stays finite)."""
+    return [math.log(max(value, 1e-6)) for value in nll]
+
+
 def check_signal(signal: str) -> str:
     if signal not in SIGNALS:
         raise ConfigError(f"unknown signal {signal!r}; choose one of {', '.join(SIGNALS)}")
@@ -189,7 +194,7 @@ def compute_signals(
             )
         )
     if "log_nll" in signals:  # forgetting = log(NLL_M2 / NLL_M1): a relative change, not dominated by hard examples
-        out["log_nll"] = [math.log(max(value, 1e-6)) for value in out["nll"]]
+        out["log_nll"] = log_nll(out["nll"])
     if "rouge" in signals:
         out.update(
             rouge_signal(
