@@ -90,6 +90,7 @@ def render(results: list[dict[str, Any]]) -> str:
         "S1/S1+ steps",
         "ms/example",
         "peak RSS MiB",
+        "peak RSS after s1/score_m1/s1_plus/score_m2 MiB",
         "CUDA peak MiB",
     ]
     rows = []
@@ -107,6 +108,7 @@ def render(results: list[dict[str, Any]]) -> str:
                 f"{st['s1']['steps']:.0f}/{st['s1_plus']['steps']:.0f}",
                 f"{1000 * r['seconds'] / r['n']:.1f}",
                 f"{r['peak_rss_mib']:.0f}",
+                "/".join(f"{st[s]['peak_rss_mib']:.0f}" if "peak_rss_mib" in st.get(s, {}) else "n/a" for s in STAGES),
                 cuda,
             ]
         )

@@ -6,6 +6,7 @@ Stages: S1 (finetune M0 on D_noisy) -> score M1 -> S1+ (continue on D_safe) -> s
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +30,20 @@ class StageLog:
         return cls(path, json.loads(path.read_text()) if path.is_file() else {})
 
     def record(self, name: str, **values: float) -> None:
-        self.stages[name] = values
+        """Store a stage's figures with the process's peak resident memory so far (``peak_rss_mib``)."""
+        peak = peak_rss_mib()
+        self.stages[name] = {**values, **({"peak_rss_mib": peak} if peak is not None else {})}
         self.path.write_text(json.dumps(self.stages, indent=2))
+
+
+def peak_rss_mib() -> float | None:
+    """The process's resident-memory high-water mark in MiB (None where ``resource`` is missing, e.g. Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
 
 
 def _fresh_model(config: FilterConfig) -> tuple[Any, Any]:

@@ -21,8 +21,8 @@ def test_every_shipped_config_is_valid_and_names_its_kind():
     for path in CONFIGS:
         config = load_experiment_config(path)
         assert config.kind == path.stem.removeprefix("experiment-")
-        assert config.methods == tuple(METHODS) and config.data.n == 600 and config.data.unsafe_ratio == 0.5
-        assert config.interleaved.rounds == 3 and config.filter.s1_plus.epochs == 4.0
+        assert config.methods == tuple(METHODS) and config.data.n == 240 and config.data.unsafe_ratio == 0.5
+        assert config.interleaved.rounds == 2 and config.filter.s1_plus.epochs == 4.0
 
 
 def test_overrides_use_the_yaml_keys_and_parse_values(tmp_path):
