@@ -68,3 +68,32 @@ def test_empty_dataset_is_a_clear_error(tiny_model):
     model, tok = tiny_model
     with pytest.raises(ConfigError, match="empty dataset"):
         train_session(model, tok, [], SessionSettings())
+
+
+def _checkpointing(model):
+    base = model.get_base_model()
+    return (
+        base.is_activation_checkpointing
+        if hasattr(base, "is_activation_checkpointing")
+        else (base.is_gradient_checkpointing)
+    )
+
+
+def test_gradient_checkpointing_gives_the_same_weights(tiny_model_dir):
+    def train(checkpointing):
+        torch.manual_seed(1)
+        model, tok = load_model(tiny_model_dir, device="cpu")
+        model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+        settings = SessionSettings(
+            max_steps=3, batch_size=4, grad_accum=1, lr=5e-3, gradient_checkpointing=checkpointing
+        )
+        seen = []
+        result = train_session(model, tok, _data(), settings, on_step=lambda s, m: seen.append(_checkpointing(m)))
+        assert seen == [checkpointing] * 3 and not _checkpointing(model)  # on during the session only
+        return result.losses, _trainable(model)
+
+    losses, weights = train(False)
+    losses_ckpt, weights_ckpt = train(True)
+    assert losses_ckpt == pytest.approx(losses, rel=1e-5)
+    for name, tensor in weights.items():
+        assert torch.allclose(weights_ckpt[name], tensor, atol=1e-6), name

@@ -29,6 +29,7 @@ class SessionSettings:
     seed: int = 0
     bf16: bool | None = None  # bf16 autocast; None = only on CUDA (on CPUs without bf16 units it is ~30x slower)
     checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
+    gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
 
 
 @dataclass
@@ -105,6 +106,8 @@ def train_session(
     if checkpoint is not None and (checkpoint / "state.json").is_file():
         result = _load_checkpoint(model, optimizer, scheduler, checkpoint)
     model.train()
+    if settings.gradient_checkpointing:
+        _set_gradient_checkpointing(model, True)
     bar = tqdm(total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True)
     started = time.perf_counter() - result.seconds
     for step in range(result.steps, steps):
@@ -126,8 +129,25 @@ def train_session(
             model.train()
             started += time.perf_counter() - paused  # callback time is not training time
     bar.close()
+    if settings.gradient_checkpointing:
+        _set_gradient_checkpointing(model, False)
     model.eval()
     return result
+
+
+def _set_gradient_checkpointing(model: Any, enabled: bool) -> None:
+    """Turn activation recomputation on or off (non-reentrant, so frozen inputs under LoRA need no hooks)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        raise ConfigError(f"{type(base).__name__} does not support gradient checkpointing; set it to false")
+    kwargs = {"use_reentrant": False}
+    if hasattr(base, "activation_checkpointing_enable"):  # the name since transformers 5.x; the old one warns
+        enable, disable = base.activation_checkpointing_enable, base.activation_checkpointing_disable
+        enable(activation_checkpointing_kwargs=kwargs) if enabled else disable()
+    elif enabled:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    else:
+        base.gradient_checkpointing_disable()
 
 
 def _optimizer_step(
