@@ -20,12 +20,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from forgetfilter.cli import data, evaluate, experiment, filter
+    from forgetfilter.cli import compare, data, evaluate, experiment, filter
 
     app.add_typer(data.app, name="data")
     app.command("filter")(filter.filter_command)
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("experiment")(experiment.experiment_command)
+    app.command("compare")(compare.compare_command)
 
 
 _register()

@@ -1,15 +1,18 @@
 """The paper's study end to end: baselines, ForgetFilter, interleaved training and the report."""
 
+from forgetfilter.experiments.compare import Comparison, compare_methods
 from forgetfilter.experiments.config import ExperimentConfig, load_experiment_config
 from forgetfilter.experiments.methods import METHODS, Method, Selection
 from forgetfilter.experiments.runner import ExperimentResult, run_experiment
 
 __all__ = [
     "METHODS",
+    "Comparison",
     "ExperimentConfig",
     "ExperimentResult",
     "Method",
     "Selection",
+    "compare_methods",
     "load_experiment_config",
     "run_experiment",
 ]

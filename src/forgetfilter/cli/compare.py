@@ -1,0 +1,49 @@
+"""``forgetfilter compare``: is one method's safety metric really different from another's in a run?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forgetfilter.cli._common import console, user_errors
+
+Opt = typer.Option
+
+
+@user_errors
+def compare_command(
+    run: Annotated[Path, typer.Argument(help="Experiment run directory (forgetfilter experiment --out).")],
+    method_a: Annotated[str, typer.Argument(help="Method whose value is first, e.g. forgetfilter.")],
+    method_b: Annotated[list[str], typer.Argument(help="One or more methods to compare it with, e.g. no_filter.")],
+    suite: Annotated[str, Opt(help="Safety suite: toxicity or bias.")] = "toxicity",
+    n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
+    level: Annotated[float, Opt(help="Confidence level of the interval.")] = 0.95,
+    seed: Annotated[int, Opt(help="Seed of the resampling.")] = 0,
+) -> None:
+    """Difference of the suite's headline metric between methods, with a paired bootstrap interval over prompts.
+
+    Example: forgetfilter compare runs/exp-toxicity forgetfilter no_filter self_correction --suite toxicity
+    """
+    from forgetfilter.experiments.compare import compare_methods
+    from forgetfilter.report import markdown_table
+
+    rows = []
+    for other in method_b:
+        c = compare_methods(run, method_a, other, suite, n_boot=n_boot, level=level, seed=seed)
+        rows.append(
+            {
+                "metric": c.metric,
+                "a": c.method_a,
+                "b": c.method_b,
+                "value a": f"{c.value_a:.3f}",
+                "value b": f"{c.value_b:.3f}",
+                "a - b": f"{c.diff:+.3f}",
+                f"{c.level:.0%} interval": f"[{c.low:+.3f}, {c.high:+.3f}]",
+                "excludes 0": "yes" if c.excludes_zero else "no",
+                "prompts": c.n_prompts,
+            }
+        )
+    typer.echo(markdown_table(rows))
+    console.print(f"Paired bootstrap over the same prompts, {n_boot} resamples, seed {seed}.", highlight=False)
