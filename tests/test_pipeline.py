@@ -156,6 +156,7 @@ def test_curves_are_recorded_per_role_and_plotted(files, tiny_model_dir, tmp_pat
     find_unsafe_examples(noisy, safe, config=config, out_dir=out)
     rows = [json.loads(line) for line in (out / "curves.jsonl").read_text().splitlines()]
     assert {(r["session"], r["step"]) for r in rows} == {
+        ("s1", 0),
         ("s1", 1),
         ("s1", 2),
         ("s1", 3),

@@ -173,9 +173,10 @@ def run_stages(
     model = tokenizer = None
     if not (m1_adapter / "adapter_config.json").is_file():
         model, tokenizer = _fresh_model(config)
-        run_session(
-            model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **_curves(config, tokenizer, noisy, run_dir, "s1")
-        )
+        curves = _curves(config, tokenizer, noisy, run_dir, "s1")
+        if curves:
+            curves["on_step"](0, model)  # step 0 of S1 is M0, where the learning curve starts
+        run_session(model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **curves)
     needs_s1_plus = not (m2_adapter / "adapter_config.json").is_file()
     if needs_s1_plus or cached_scores(m1_scores, noisy, config) is None:
         if model is None:
