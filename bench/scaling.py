@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shlex
 import shutil
 import subprocess
@@ -33,11 +32,12 @@ def child(filter_args: list[str]) -> None:
     import torch
 
     from forgetfilter.cli import app
+    from forgetfilter.pipeline import peak_rss_mib
 
     started = time.perf_counter()
     app(args=["filter", *filter_args], standalone_mode=False)
     seconds = time.perf_counter() - started
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
+    peak_rss = peak_rss_mib()
     cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     print(_MARK + json.dumps({"seconds": seconds, "peak_rss_mib": peak_rss, "cuda_peak_mib": cuda}))
 

@@ -138,9 +138,10 @@ def score_stage(
 
 
 def _curves(
-    config: FilterConfig, tokenizer: Any, noisy: Sequence[Example], run_dir: Path, session: str
+    config: FilterConfig, model: Any, tokenizer: Any, noisy: Sequence[Example], run_dir: Path, session: str
 ) -> dict[str, Any]:
-    """``on_step`` keyword for run_session when curves are requested, else nothing."""
+    """``on_step`` keyword for run_session when curves are requested (step 0, the starting model, is recorded
+    here: M0 for S1, M1 for S1+), else nothing."""
     if not config.curve_every:
         return {}
     from forgetfilter.curves import curve_recorder, curve_sample
@@ -154,6 +155,7 @@ def _curves(
         every=config.curve_every,
         token_selection=config.token_selection,
     )
+    recorder(0, model)
     return {"on_step": recorder}
 
 
@@ -173,26 +175,22 @@ def run_stages(
     model = tokenizer = None
     if not (m1_adapter / "adapter_config.json").is_file():
         model, tokenizer = _fresh_model(config)
-        curves = _curves(config, tokenizer, noisy, run_dir, "s1")
-        if curves:
-            curves["on_step"](0, model)  # step 0 of S1 is M0, where the learning curve starts
+        curves = _curves(config, model, tokenizer, noisy, run_dir, "s1")
         run_session(model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **curves)
     needs_s1_plus = not (m2_adapter / "adapter_config.json").is_file()
-    if needs_s1_plus or cached_scores(m1_scores, noisy, config) is None:
+    before = cached_scores(m1_scores, noisy, config)
+    if needs_s1_plus or before is None:
         if model is None:
             model, tokenizer = _load_adapter(config, m1_adapter)
-        score_stage(model, tokenizer, noisy, config, m1_scores, log, "score_m1")
+        before = score_stage(model, tokenizer, noisy, config, m1_scores, log, "score_m1")
         if needs_s1_plus:
-            curves = _curves(config, tokenizer, noisy, run_dir, "s1_plus")
-            if curves:
-                curves["on_step"](0, model)  # step 0 of S1+ is M1
+            curves = _curves(config, model, tokenizer, noisy, run_dir, "s1_plus")
             run_session(model, tokenizer, safe, config.s1_plus, s1_plus_dir, log, "s1_plus", **curves)
         else:
             model = None  # M1 was loaded only to score it; M2 is loaded from its adapter below
-    if cached_scores(m2_scores, noisy, config) is None:
+    after = cached_scores(m2_scores, noisy, config)
+    if after is None:
         if model is None:
             model, tokenizer = _load_adapter(config, m2_adapter)
-        score_stage(model, tokenizer, noisy, config, m2_scores, log, "score_m2")
-    before = json.loads(m1_scores.read_text())["signals"]
-    after = json.loads(m2_scores.read_text())["signals"]
+        after = score_stage(model, tokenizer, noisy, config, m2_scores, log, "score_m2")
     return before, after, log
