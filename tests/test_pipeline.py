@@ -74,7 +74,7 @@ def test_cli_filter_writes_every_output_and_accounts_for_every_example(files, ti
     assert set(summary["quality"]) == {"log_nll", "nll", "token_accuracy"}
     assert summary["signal"] == "log_nll"
     stages = json.loads((out / "stages.json").read_text())
-    assert set(stages) == {"s1", "score_m1", "s1_plus", "score_m2"}
+    assert set(stages) == {"precision", "s1", "score_m1", "s1_plus", "score_m2"}
     peaks = [stages[s]["peak_rss_mib"] for s in ("s1", "score_m1", "s1_plus", "score_m2")]
     assert peaks[0] > 50 and peaks == sorted(peaks)  # a high-water mark: it never goes down
 

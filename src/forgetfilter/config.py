@@ -40,7 +40,7 @@ class FilterConfig:
     max_new_tokens: int = 32  # greedy tokens for the rouge signal
     curve_every: int = 0  # score a per-role sample every k optimizer steps of S1 and S1+ (0: no curves)
     curve_per_role: int = 40
-    dtype: str = "auto"
+    dtype: str = "auto"  # base weights: auto = bf16 where a probe shows this machine computes it faster, else fp32
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -50,6 +50,9 @@ class FilterConfig:
             check_signal(signal)
         if self.signal not in self.signals:
             object.__setattr__(self, "signals", (*self.signals, self.signal))
+        from forgetfilter.precision import canonical_dtype
+
+        object.__setattr__(self, "dtype", canonical_dtype(self.dtype))
         if self.token_selection not in TOKEN_SELECTIONS:
             raise ConfigError(f"token_selection must be one of {', '.join(TOKEN_SELECTIONS)}")
 

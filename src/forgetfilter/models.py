@@ -86,25 +86,11 @@ def resolve_model(name: str | Path | None) -> str:
     return str(name)  # a hub id; from_pretrained reports if it cannot be fetched
 
 
-def pick_dtype(dtype: str = "auto") -> torch.dtype:
-    """``auto``: bf16 on a GPU that supports it, else fp32 weights (bf16 autocast is applied in training)."""
-    import torch
+def pick_dtype(dtype: str = "auto", device: str | None = None) -> torch.dtype:
+    """The base weights' dtype: ``auto`` measures this machine (see forgetfilter.precision), a name is taken as is."""
+    from forgetfilter.precision import choose_precision, torch_dtype
 
-    if dtype == "auto":
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    try:
-        return {
-            "float32": torch.float32,
-            "fp32": torch.float32,
-            "bfloat16": torch.bfloat16,
-            "bf16": torch.bfloat16,
-            "float16": torch.float16,
-            "fp16": torch.float16,
-        }[dtype]
-    except KeyError:
-        raise ConfigError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
+    return torch_dtype(choose_precision(dtype, str(pick_device(device))).dtype)
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -131,13 +117,19 @@ def load_model(
     dtype: str = "auto",
     device: str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load ``(model, tokenizer)``; ``adapter`` is a saved PEFT/LoRA folder applied on top."""
+    """Load ``(model, tokenizer)`` in eval mode; ``adapter`` is a saved PEFT/LoRA folder applied on top.
+
+    ``dtype="auto"`` picks bf16 base weights where this machine computes bf16 faster, else fp32.
+    """
     from transformers import AutoModelForCausalLM
 
+    from forgetfilter.precision import use_all_cores
+
+    use_all_cores()
     source = resolve_model(name)
     tokenizer = load_tokenizer(name)
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype))
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, device))
     except OSError as exc:
         raise ConfigError(f"cannot load model {name!r}: {exc}") from None
     if adapter is not None:

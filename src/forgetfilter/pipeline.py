@@ -6,6 +6,7 @@ Stages: S1 (finetune M0 on D_noisy) -> score M1 -> S1+ (continue on D_safe) -> s
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
+from forgetfilter.precision import Precision
 from forgetfilter.records import Example
 
 
@@ -23,17 +25,19 @@ class StageLog:
     """Wall time and throughput of each stage, kept in ``RUN/stages.json``."""
 
     path: Path
-    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> StageLog:
         return cls(path, json.loads(path.read_text()) if path.is_file() else {})
 
-    def record(self, name: str, **values: float) -> None:
+    def record(self, name: str, **values: Any) -> None:
         """Store a stage's figures with the process's peak resident memory so far (``peak_rss_mib``)."""
         peak = peak_rss_mib()
         self.stages[name] = {**values, **({"peak_rss_mib": peak} if peak is not None else {})}
-        self.path.write_text(json.dumps(self.stages, indent=2))
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.stages, indent=2))
+        os.replace(tmp, self.path)
 
 
 def peak_rss_mib() -> float | None:
@@ -46,20 +50,56 @@ def peak_rss_mib() -> float | None:
     return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
 
 
-def _fresh_model(config: FilterConfig) -> tuple[Any, Any]:
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) before the first random draw of a run."""
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def run_precision(config: FilterConfig, recorded: dict[str, Any] | None = None) -> Precision:
+    """The run's dtype, resolved once (``auto`` measures this machine) so every stage computes the same way.
+
+    A resumed run keeps the dtype its first stages were computed in (``recorded``, from stages.json).
+    """
+    from forgetfilter.models import pick_device
+    from forgetfilter.precision import choose_precision, use_all_cores
+
+    use_all_cores()
+    if config.dtype == "auto" and recorded and recorded.get("dtype") in ("float32", "bfloat16", "float16"):
+        fields = ("dtype", "reason", "device", "threads", "probe")
+        return Precision(**{k: recorded[k] for k in fields if k in recorded})
+    return choose_precision(config.dtype, str(pick_device(config.device)))
+
+
+def record_precision(config: FilterConfig, log: StageLog) -> Precision:
+    """``run_precision``, written to the stage log the first time (a resumed run reads it back from there)."""
+    recorded = log.stages.get("precision")
+    precision = run_precision(config, recorded)
+    if recorded is None or any(recorded.get(k) != v for k, v in precision.to_dict().items()):
+        log.record("precision", **precision.to_dict())
+    return precision
+
+
+def _fresh_model(config: FilterConfig, dtype: str) -> tuple[Any, Any]:
+    """M0 with a new LoRA adapter, initialised from the S1 seed (the same seed gives the same adapter)."""
     from forgetfilter.models import add_lora, load_model
 
-    model, tokenizer = load_model(config.model, dtype=config.dtype, device=config.device)
+    model, tokenizer = load_model(config.model, dtype=dtype, device=config.device)
+    seed_everything(config.s1.seed)
     return add_lora(model, config.lora), tokenizer
 
 
-def _load_adapter(config: FilterConfig, adapter: Path) -> tuple[Any, Any]:
+def _load_adapter(config: FilterConfig, adapter: Path, dtype: str) -> tuple[Any, Any]:
+    """A saved adapter on M0, trainable (S1+ may continue it) but in eval mode (no dropout while scoring)."""
     from peft import PeftModel
 
     from forgetfilter.models import load_model
 
-    base, tokenizer = load_model(config.model, dtype=config.dtype, device=config.device)
-    return PeftModel.from_pretrained(base, str(adapter), is_trainable=True), tokenizer
+    base, tokenizer = load_model(config.model, dtype=dtype, device=config.device)
+    model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
+    model.eval()
+    return model, tokenizer
 
 
 def run_session(
@@ -169,19 +209,20 @@ def run_stages(
         raise ConfigError("D_safe is empty: safety finetuning (S1+) needs safe examples")
     run_dir.mkdir(parents=True, exist_ok=True)
     log = StageLog.load(run_dir / "stages.json")
+    dtype = record_precision(config, log).dtype
     s1_dir, s1_plus_dir = run_dir / "s1", run_dir / "s1_plus"
     m1_adapter, m2_adapter = s1_dir / "adapter", s1_plus_dir / "adapter"
     m1_scores, m2_scores = run_dir / "scores_m1.json", run_dir / "scores_m2.json"
     model = tokenizer = None
     if not (m1_adapter / "adapter_config.json").is_file():
-        model, tokenizer = _fresh_model(config)
+        model, tokenizer = _fresh_model(config, dtype)
         curves = _curves(config, model, tokenizer, noisy, run_dir, "s1")
         run_session(model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **curves)
     needs_s1_plus = not (m2_adapter / "adapter_config.json").is_file()
     before = cached_scores(m1_scores, noisy, config)
     if needs_s1_plus or before is None:
         if model is None:
-            model, tokenizer = _load_adapter(config, m1_adapter)
+            model, tokenizer = _load_adapter(config, m1_adapter, dtype)
         before = score_stage(model, tokenizer, noisy, config, m1_scores, log, "score_m1")
         if needs_s1_plus:
             curves = _curves(config, model, tokenizer, noisy, run_dir, "s1_plus")
@@ -191,6 +232,6 @@ def run_stages(
     after = cached_scores(m2_scores, noisy, config)
     if after is None:
         if model is None:
-            model, tokenizer = _load_adapter(config, m2_adapter)
+            model, tokenizer = _load_adapter(config, m2_adapter, dtype)
         after = score_stage(model, tokenizer, noisy, config, m2_scores, log, "score_m2")
     return before, after, log

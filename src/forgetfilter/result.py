@@ -25,7 +25,7 @@ class ForgetFilterResult:
     after: dict[str, list[Any]]
     threshold: Threshold
     mask: np.ndarray
-    stages: dict[str, dict[str, float]]
+    stages: dict[str, dict[str, Any]]
 
     @property
     def scores(self) -> np.ndarray:
@@ -122,6 +122,10 @@ class ForgetFilterResult:
             f"- removed by role: {s['removed_by_role']}",
             f"- kept by role: {s['kept_by_role']}",
         ]
+        if "precision" in self.stages:
+            p = self.stages["precision"]
+            where = f"{p.get('device')}, {p.get('threads')} threads"
+            lines.append(f"- precision: {p.get('dtype')} on {where} ({p.get('reason')})")
         if s["quality"]:
             lines += ["", "| signal | AUROC | precision | recall | F1 |", "|---|---|---|---|---|"]
             for sig, q in s["quality"].items():
@@ -139,6 +143,8 @@ class ForgetFilterResult:
         if self.stages:
             lines += ["", "| stage | seconds | throughput |", "|---|---|---|"]
             for name, st in self.stages.items():
+                if "seconds" not in st:
+                    continue
                 rate = (
                     f"{st['tokens_per_s']:.0f} tok/s"
                     if "tokens_per_s" in st

@@ -111,7 +111,9 @@ def teacher_forced_signals(
                 owner += [index] * (hi - lo)
             r, c = torch.tensor(rows), torch.tensor(cols)
             ids = batch["input_ids"].to(device)
-            logits = logits_at(model, ids, batch["attention_mask"].to(device), r.to(device), c.to(device)).float()
+            logits = logits_at(
+                model, ids, batch["attention_mask"].to(device), r.to(device), c.to(device), float_head=True
+            ).float()
             targets = ids[r, c + 1]
             token_nll = -torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
             token_hit = (logits.argmax(-1) == targets).float()

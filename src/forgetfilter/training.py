@@ -27,7 +27,9 @@ class SessionSettings:
     lr: float = 2e-4  # AdamW, no warm-up, linear decay to 0
     max_length: int = 384
     seed: int = 0
-    bf16: bool | None = None  # bf16 autocast; None = only on CUDA (on CPUs without bf16 units it is ~30x slower)
+    # bf16 autocast of fp32 weights; None = on CUDA only. On a CPU the run's dtype decides instead: dtype auto
+    # stores the frozen base weights in bf16 where a probe shows bf16 is faster (forgetfilter.precision)
+    bf16: bool | None = None
     checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
 

@@ -107,7 +107,8 @@ def test_scaling_runs_the_filter_per_size_in_a_subprocess(tiny_model_dir, data_d
     assert result["n"] == 16 and result["n_safe"] == 8
     assert 0 < result["seconds"] <= result["wall"]
     assert 100 < result["peak_rss_mib"] < 64 * 1024
-    assert set(result["stages"]) == {"s1", "score_m1", "s1_plus", "score_m2"}
+    assert set(result["stages"]) == {"precision", "s1", "score_m1", "s1_plus", "score_m2"}
+    assert result["stages"]["precision"]["dtype"] in ("float32", "bfloat16")
     assert result["stages"]["s1_plus"]["steps"] == 1
     text = _section(md, "scaling.py")
     assert "forgetfilter filter --data" in text and "--s1-plus-steps 1" in text and "s1_plus=1 steps" in text

@@ -30,6 +30,10 @@ def filter_command(
     s1_plus_epochs: Annotated[float | None, typer.Option(help="Epochs of S1+ on D_safe.")] = None,
     s1_plus_steps: Annotated[int | None, typer.Option(help="Optimizer steps of S1+ (overrides epochs).")] = None,
     data_format: Annotated[str | None, typer.Option("--format", help="Override format detection.")] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(help="auto (bf16 where this machine computes it faster, measured), float32, bfloat16, float16."),
+    ] = None,
 ) -> None:
     """Flag the examples of DATA that safety finetuning makes the model forget the most.
 
@@ -47,6 +51,7 @@ def filter_command(
         "fraction": fraction,
         "count": count,
         "threshold_method": threshold_method,
+        "dtype": dtype,
     }
     cfg = replace(cfg, **{k: v for k, v in flags.items() if v is not None})
     if s1_epochs is not None:

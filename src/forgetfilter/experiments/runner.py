@@ -26,7 +26,7 @@ from forgetfilter.experiments.cues import default_cue
 from forgetfilter.experiments.inputs import StudyData, prepare_data, safety_suites, write_eval_inputs
 from forgetfilter.experiments.methods import METHODS, Selection
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
-from forgetfilter.pipeline import StageLog
+from forgetfilter.pipeline import StageLog, record_precision
 
 NEEDS_FILTER_RUN = {"m1", "m2", "forgetfilter", "random_filter"}
 
@@ -76,6 +76,9 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.resolved.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
     log = StageLog.load(run_dir / "stages.json")
+    precision = record_precision(config.filter_config(), log)
+    if echo:
+        echo(f"precision: {precision.dtype} ({precision.reason}), {precision.threads} threads")
     data = prepare_data(config, run_dir)
     suites = [*safety_suites(config.kind), "task"]
     data.eval_plain, data.eval_cue = write_eval_inputs(config, run_dir, suites, config.cue or default_cue(config.kind))
@@ -85,7 +88,7 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     ]
     points = run_interleaved_study(config, data, run_dir, log, echo) if config.interleaved.rounds else []
     inputs = {**data.files, **{f"eval_inputs/{p.parent.name}/{p.name}": p for p in _eval_files(data)}}
-    versions = collect_versions(config.model, inputs)
+    versions = {**collect_versions(config.model, inputs), "precision": precision.to_dict()}
     (run_dir / "versions.json").write_text(json.dumps(versions, indent=2) + "\n", encoding="utf-8")
     paths = _report(config, run_dir, rows, suites, points, data)
     return ExperimentResult(run_dir, rows, points, paths)

@@ -27,13 +27,17 @@ def adapter_done(stage_dir: Path) -> bool:
 def load_trainable(config: FilterConfig, start: Path | None) -> tuple[Any, Any]:
     """M0 with a fresh LoRA adapter, or M0 with the adapter saved at ``start`` (trainable, to continue it)."""
     from forgetfilter.models import add_lora, load_model
+    from forgetfilter.pipeline import seed_everything
 
     model, tokenizer = load_model(config.model, dtype=config.dtype, device=config.device)
     if start is None:
+        seed_everything(config.s1.seed)  # the same seed gives the same fresh adapter
         return add_lora(model, config.lora), tokenizer
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, str(start), is_trainable=True), tokenizer
+    model = PeftModel.from_pretrained(model, str(start), is_trainable=True)
+    model.eval()
+    return model, tokenizer
 
 
 def train_stage(

@@ -1,0 +1,187 @@
+"""Which number format and how many threads to compute in, decided per machine by a measurement.
+
+``dtype: auto`` stores the frozen base weights in bf16 where bf16 is fast (a CUDA GPU that supports it, or a CPU
+with bf16 units whose bf16 matmul a short probe confirms to be faster), else in fp32. The LoRA adapter and its
+optimizer state stay in fp32 whatever carries the base weights (peft upcasts adapters), so this is mixed
+precision, not bf16 training. On CPUs without bf16 units bf16 matmuls are emulated and can be many times slower:
+there ``auto`` keeps fp32. An explicit dtype always wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forgetfilter.errors import ConfigError
+
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")  # x86 AMX / AVX512-BF16; "bf16" is the aarch64 feature
+MIN_SPEEDUP = 1.25  # bf16 must beat fp32 by this factor in the probe to be chosen
+_PROBE_SHAPE = (1024, 576, 1536)  # tokens x hidden -> intermediate: the shape of a small model's MLP matmul
+_DTYPE_NAMES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The weights' dtype for a run and why it was chosen (recorded in ``stages.json`` / ``versions.json``)."""
+
+    dtype: str  # float32 | bfloat16 | float16: what the frozen base weights are stored and computed in
+    reason: str
+    device: str
+    threads: int
+    probe: dict[str, Any] = field(default_factory=dict)  # fp32/bf16 matmul GFLOP/s when a probe ran
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def canonical_dtype(dtype: str) -> str:
+    """``auto`` or one of float32/bfloat16/float16 (aliases fp32, bf16, fp16 accepted)."""
+    if dtype == "auto":
+        return dtype
+    try:
+        return _DTYPE_NAMES[dtype]
+    except KeyError:
+        raise ConfigError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
+
+
+def cpu_name() -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The bf16 features this CPU reports in /proc/cpuinfo (empty where it reports none or has no such file)."""
+    flags: set[str] = set()
+    for line in _cpuinfo().splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.split(":", 1)[1].split())
+    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def use_all_cores() -> int:
+    """Torch threads = the cores this process may run on, unless ``OMP_NUM_THREADS`` says otherwise.
+
+    torch counts the machine's physical cores and ignores a ``taskset`` pin, which oversubscribes a pinned job.
+    """
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if torch.get_num_threads() != available:
+            torch.set_num_threads(available)
+    return torch.get_num_threads()
+
+
+def choose_precision(dtype: str = "auto", device: str = "cpu") -> Precision:
+    """Resolve ``dtype`` (``auto`` or an explicit name) for ``device`` ("cpu", "cuda", "cuda:1", ...)."""
+    import torch
+
+    dtype = canonical_dtype(dtype)
+    threads = torch.get_num_threads()
+    kind = device.split(":")[0]
+    if dtype != "auto":
+        return Precision(dtype, "set explicitly", device, threads)
+    if kind == "cuda":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return Precision("bfloat16", "CUDA device supports bf16", device, threads)
+        return Precision("float32", "CUDA device without bf16 support", device, threads)
+    if kind != "cpu":
+        return Precision("float32", f"no bf16 probe for device type {kind!r}", device, threads)
+    flags = cpu_bf16_flags()
+    if not flags:
+        return Precision("float32", f"CPU ({cpu_name()}) reports no bf16 units", device, threads)
+    probe = cached_probe()
+    speedup = probe["speedup"]
+    if speedup >= MIN_SPEEDUP:
+        reason = f"CPU bf16 units ({', '.join(flags)}): bf16 matmul {speedup:.2f}x fp32 in the probe"
+        return Precision("bfloat16", reason, device, threads, probe)
+    reason = f"CPU reports {', '.join(flags)} but bf16 matmul ran only {speedup:.2f}x fp32 (< {MIN_SPEEDUP})"
+    return Precision("float32", reason, device, threads, probe)
+
+
+def probe_key() -> str:
+    """What the probe's answer depends on: the CPU, its flags, torch's version and the thread count."""
+    import torch
+
+    text = json.dumps([cpu_name(), cpu_bf16_flags(), torch.__version__, torch.get_num_threads(), _PROBE_SHAPE])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_probe(cache_file: Path | None = None) -> dict[str, Any]:
+    """``measure_bf16_speedup()``, cached per machine key in the cache folder (a damaged cache is re-measured)."""
+    from forgetfilter.paths import cache_dir
+
+    path = cache_file or cache_dir() / "precision-probe.json"
+    key = probe_key()
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    if not isinstance(cached, dict):
+        cached = {}
+    entry = cached.get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("speedup"), float):
+        return {**entry, "cached": True}
+    entry = measure_bf16_speedup()
+    cached[key] = entry
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(cached, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache folder costs a re-measurement next time, nothing else
+        tmp.unlink(missing_ok=True)
+    return {**entry, "cached": False}
+
+
+def measure_bf16_speedup(repeats: int = 5) -> dict[str, Any]:
+    """GFLOP/s of one small-model-sized linear layer in fp32 and bf16 (best of ``repeats``; about 0.1 s)."""
+    import torch
+
+    m, k, n = _PROBE_SHAPE
+    flops = 2 * m * k * n
+    generator = torch.Generator().manual_seed(0)
+    rates = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        x = torch.randn(m, k, generator=generator).to(dtype)
+        w = torch.randn(n, k, generator=generator).to(dtype)
+        torch.nn.functional.linear(x, w)  # warm-up: kernel selection, first-touch allocation
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.nn.functional.linear(x, w)
+            best = min(best, time.perf_counter() - start)
+        rates[name] = flops / max(best, 1e-9) / 1e9
+    return {
+        "fp32_gflops": round(rates["float32"], 1),
+        "bf16_gflops": round(rates["bfloat16"], 1),
+        "speedup": round(rates["bfloat16"] / rates["float32"], 3),
+        "shape": list(_PROBE_SHAPE),
+    }
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[canonical_dtype(name)]
