@@ -166,3 +166,26 @@ def test_curves_are_recorded_per_role_and_plotted(files, tiny_model_dir, tmp_pat
     assert {r["role"] for r in rows} == {"unsafe", "task"}
     assert len({r["id"] for r in rows}) == 4  # 2 per role, the same sample at every step
     assert (out / "curves.png").stat().st_size > 0
+
+
+def test_same_seed_gives_byte_identical_runs_even_after_other_random_draws(files, tiny_model_dir, tmp_path):
+    import torch
+
+    noisy, safe, _ = files
+    config = FilterConfig(model=str(tiny_model_dir), s1=FAST, s1_plus=FAST, dtype="float32")
+    for name in ("a", "b"):
+        torch.rand(17)  # whatever drew random numbers before must not change the run
+        find_unsafe_examples(noisy, safe, config=config, out_dir=tmp_path / name, fraction=0.3)
+    for output in ("scores.jsonl", "kept.json", "removed.json", "scores_m1.json", "scores_m2.json"):
+        assert (tmp_path / "a" / output).read_bytes() == (tmp_path / "b" / output).read_bytes(), output
+
+
+def test_a_reloaded_adapter_scores_in_eval_mode(files, tiny_model_dir, tmp_path):
+    from forgetfilter.pipeline import _load_adapter
+
+    noisy, safe, _ = files
+    config = FilterConfig(model=str(tiny_model_dir), s1=FAST, s1_plus=FAST, dtype="float32")
+    find_unsafe_examples(noisy, safe, config=config, out_dir=tmp_path / "run")
+    model, _ = _load_adapter(config, tmp_path / "run" / "s1" / "adapter", "float32")
+    assert not model.training and not any(m.training for m in model.modules())  # no LoRA dropout while scoring
+    assert any(p.requires_grad for p in model.parameters())  # still trainable: S1+ continues this adapter

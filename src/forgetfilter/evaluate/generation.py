@@ -105,6 +105,8 @@ def generate(
     texts: list[str] = [""] * len(prompts)
     counts: list[int] = [0] * len(prompts)
     start = time.perf_counter()
+    was_training = model.training
+    model.eval()  # greedy decoding of a model in train mode would apply dropout
     bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, leave=False)
     for offset in range(0, len(order), batch_size):
         batch = order[offset : offset + batch_size]
@@ -122,4 +124,5 @@ def generate(
         elapsed = time.perf_counter() - start
         bar.set_postfix(tok_s=f"{sum(counts) / max(elapsed, 1e-9):.1f}")
     bar.close()
+    model.train(was_training)
     return Generations(texts=texts, new_tokens=counts, seconds=time.perf_counter() - start)
