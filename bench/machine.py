@@ -41,6 +41,12 @@ def _memory_gib() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
+def cpu_bf16_flags() -> list[str]:
+    from forgetfilter.precision import cpu_bf16_flags as flags
+
+    return flags()
+
+
 def describe_machine(dtype: Any = None, device: Any = None) -> dict[str, str]:
     """CPU, cores, threads, memory, library versions, the dtype/device a bench ran in, and the GPU if any."""
     import torch
@@ -50,6 +56,7 @@ def describe_machine(dtype: Any = None, device: Any = None) -> dict[str, str]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     info = {
         "cpu": _cpu_model(),
+        "cpu bf16 flags": ", ".join(cpu_bf16_flags()) or "none",
         "cores": f"{usable} usable of {cores}",
         "torch threads": str(torch.get_num_threads()),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
@@ -108,6 +115,32 @@ def model_flops_per_token(model: Any, *, training: bool = True) -> float:
     """
     n = sum(p.numel() for p in model.parameters())
     return (6 if training else 2) * float(n)
+
+
+def model_shape(model: Any) -> dict[str, int]:
+    """What executed_training_flops needs: decoder-layer linear weights, trainable weights, sizes."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    layers = base.get_decoder().layers
+    body = sum(p.numel() for layer in layers for p in layer.parameters() if p.dim() == 2 and not p.requires_grad)
+    return {
+        "n_body": body,
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "layers": len(layers),
+        "hidden": base.config.hidden_size,
+        "vocab": base.get_output_embeddings().weight.shape[0],
+    }
+
+
+def executed_training_flops(shape: dict[str, int], rows: int, width: int, *, head_rows: int) -> float:
+    """FLOPs a LoRA training micro-batch executes: linear layers on all ``rows x width`` positions (padding
+    included; forward 2N, input gradients 2N, weight gradients 2T for the adapter only, plus the adapter's own
+    forward and input gradient 4T), causal attention scores (QK^T and AV: 2*W^2*h a row forward, twice that
+    backward), and the output layer on ``head_rows`` rows (forward and input gradient; its weight is frozen)."""
+    positions = rows * width
+    linear = positions * (4 * shape["n_body"] + 6 * shape["trainable"])
+    attention = shape["layers"] * 3 * 2 * rows * width**2 * shape["hidden"]
+    head = head_rows * 4 * shape["vocab"] * shape["hidden"]
+    return float(linear + attention + head)
 
 
 def lora_flops_per_token(model: Any) -> float:

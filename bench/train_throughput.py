@@ -7,15 +7,19 @@ the same ``--limit`` examples for ``--steps`` optimizer steps, in this one proce
 - forgetfilter: ``forgetfilter.training.train_session`` (length-grouped batches, output layer at response
   positions only, loss on response tokens);
 - Trainer: ``transformers.Trainer`` with DataCollatorForSeq2Seq padding to the longest example of each batch,
-  random sampling (no length grouping), the model's own loss on response tokens (labels -100 elsewhere).
+  its own length grouping (``train_sampling_strategy="group_by_length"``), the model's own loss on response
+  tokens (labels -100 elsewhere), in the same dtype (the same weights; bf16 autocast only where forgetfilter's
+  session would use it).
 
 Tokens are counted the same way for both: non-pad input tokens (attention mask) seen by the transformer
 backbone, by a forward hook; time runs from the end of the first optimizer step (a warm-up) to the end of
 the last. The Trainer keeps its own default optimizer (fused AdamW; the adapter is too small for it to matter).
-MFU divides model FLOP/s by this machine's peak, measured with a large matmul in the dtype training computes
-in (bf16 under autocast on a GPU, the weights' dtype otherwise). Model FLOPs are the same per token for both
-sides (6N, see machine.model_flops_per_token), so forgetfilter is credited with work it skips (the output
-layer at prompt positions): its MFU is a throughput figure in FLOP units, not a hardware efficiency.
+MFU divides the FLOPs each side actually executed by its time and this machine's peak, measured with a large
+matmul in the dtype training computes in. FLOPs are counted by hooks on the real batches
+(machine.executed_training_flops): the linear layers on every input position, padding included (forward 2N,
+input gradients 2N, weight gradients only for the trainable LoRA weights), causal attention scores, and the
+output layer only on the rows it ran on (response positions for forgetfilter, every position for the Trainer).
+The 6N convention is shown beside it for comparison with older figures.
 
     python bench/train_throughput.py --data runs/bias-data/d_noisy.jsonl --limit 128 --steps 8
 """
@@ -35,9 +39,10 @@ from machine import (
     append_section,
     command_line,
     describe_machine,
-    lora_flops_per_token,
+    executed_training_flops,
     markdown_table,
     model_flops_per_token,
+    model_shape,
     peak_flops,
     stratified_sample,
 )
@@ -56,7 +61,8 @@ class Measured:
     tokens: int
     seconds: float
     flops_6n: float = 0.0  # per token
-    flops_lora: float = 0.0
+    flops_executed: float = 0.0  # total over the timed steps
+    padded_tokens: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -64,30 +70,50 @@ class Measured:
 
 
 class TokenCounter:
-    """Counts non-pad tokens entering the transformer backbone (a forward pre-hook on the decoder);
-    ``tick()`` after each optimizer step records (time, tokens so far)."""
+    """Counts non-pad tokens entering the transformer backbone and the FLOPs executed on them (forward hooks on
+    the decoder and the output layer); ``tick()`` after each optimizer step records (time, tokens, FLOPs)."""
 
     def __init__(self, model: Any) -> None:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        self.tokens = 0
-        self.ticks: list[tuple[float, int]] = []
-        self.handle = base.get_decoder().register_forward_pre_hook(self._hook, with_kwargs=True)
+        self.shape = model_shape(model)
+        self.tokens = self.padded = 0
+        self.flops = 0.0
+        self.ticks: list[tuple[float, int, float, int]] = []
+        self.handles = [
+            base.get_decoder().register_forward_pre_hook(self._hook, with_kwargs=True),
+            base.get_output_embeddings().register_forward_pre_hook(self._head_hook),
+        ]
 
     def tick(self, *args: Any, **kwargs: Any) -> None:
-        self.ticks.append((time.perf_counter(), self.tokens))
+        self.ticks.append((time.perf_counter(), self.tokens, self.flops, self.padded))
 
     def measured(self, side: str) -> Measured:
         """Throughput between the end of the first and the last optimizer step."""
-        self.handle.remove()
+        for handle in self.handles:
+            handle.remove()
         if len(self.ticks) < 2:
             raise SystemExit("--steps must be at least 2 (the first step is not timed)")
-        (t0, n0), (t1, n1) = self.ticks[0], self.ticks[-1]
-        return Measured(side, len(self.ticks) - 1, n1 - n0, t1 - t0)
+        (t0, n0, f0, p0), (t1, n1, f1, p1) = self.ticks[0], self.ticks[-1]
+        return Measured(side, len(self.ticks) - 1, n1 - n0, t1 - t0, flops_executed=f1 - f0, padded_tokens=p1 - p0)
 
     def _hook(self, module: Any, args: tuple, kwargs: dict) -> None:
         mask = kwargs.get("attention_mask")
         ids = kwargs.get("input_ids", args[0] if args else None)
         self.tokens += int(mask.sum()) if mask is not None else int(ids.numel())
+        if torch_grad_enabled():
+            rows, width = ids.shape
+            self.padded += rows * width
+            self.flops += executed_training_flops(self.shape, rows, width, head_rows=0)
+
+    def _head_hook(self, module: Any, args: tuple) -> None:
+        if torch_grad_enabled():
+            self.flops += executed_training_flops(self.shape, 0, 0, head_rows=args[0].shape[:-1].numel())
+
+
+def torch_grad_enabled() -> bool:
+    import torch
+
+    return torch.is_grad_enabled()
 
 
 def fresh_model(name: str | None, dtype: str, device: str | None, seed: int) -> tuple[Any, Any]:
@@ -140,8 +166,10 @@ def run_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], setting
         item = tokenize(tokenizer, ex, max_length=settings.max_length)
         labels = [-100] * item.response_start + item.input_ids[item.response_start :]
         features.append({"input_ids": item.input_ids, "attention_mask": [1] * len(item.input_ids), "labels": labels})
+    from forgetfilter.training import _autocast
+
     device = next(model.parameters()).device
-    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported() if settings.bf16 is None else settings.bf16
+    bf16 = _autocast(device, settings.bf16).fast_dtype == torch.bfloat16 and _autocast(device, settings.bf16)._enabled
     with tempfile.TemporaryDirectory(prefix="bench-trainer-") as out:
         args = TrainingArguments(
             output_dir=out,
@@ -153,7 +181,7 @@ def run_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], setting
             weight_decay=0.0,
             max_grad_norm=1.0,
             max_steps=settings.max_steps,
-            train_sampling_strategy="random",
+            train_sampling_strategy="group_by_length",
             seed=settings.seed,
             bf16=bf16,
             use_cpu=device.type == "cpu",
@@ -177,21 +205,37 @@ def render(results: list[Measured], peak: float) -> str:
             m.side,
             m.steps,
             m.tokens,
+            f"{m.padded_tokens / max(m.tokens, 1):.2f}",
             f"{m.seconds:.1f}",
             f"{m.tokens_per_s:.0f}",
             f"{m.tokens_per_s / base:.2f}x",
+            f"{m.flops_executed / m.seconds / 1e9:.1f}",
+            f"{m.flops_executed / m.seconds / peak:.1%}",
             f"{m.tokens_per_s * m.flops_6n / peak:.1%}",
-            f"{m.tokens_per_s * m.flops_lora / peak:.1%}",
         ]
         for m in results
     ]
-    header = ["side", "timed steps", "tokens", "seconds", "tokens/s", "vs Trainer", "MFU (6N)", "MFU (LoRA 4N+2T)"]
+    header = [
+        "side",
+        "timed steps",
+        "tokens",
+        "padded/real",
+        "seconds",
+        "tokens/s",
+        "vs Trainer",
+        "executed GFLOP/s",
+        "MFU (executed)",
+        "6N convention",
+    ]
     ratio = results[0].tokens_per_s / base
-    best_mfu = results[0].tokens_per_s * results[0].flops_6n / peak
+    mfu = results[0].flops_executed / results[0].seconds / peak
     return (
         f"{markdown_table(header, rows)}\n\nPeak measured by matmul: {peak / 1e9:.1f} GFLOP/s. forgetfilter runs at "
-        f"{ratio:.2f}x the plain Trainer's tokens/s (target >= 1.5x) at {best_mfu:.1%} MFU by the 6N convention "
-        "(target >= 40%)."
+        f"{ratio:.2f}x the length-grouped plain Trainer's tokens/s (target >= 1.5x) at {mfu:.1%} MFU by executed "
+        "FLOPs (target >= 50%).\n\nExecuted FLOPs per micro-batch of B rows padded to W tokens, h hidden, l layers, "
+        "N_body linear weights of the decoder layers, T trainable LoRA weights, V vocabulary, R rows the output "
+        "layer ran on: B*W*(4*N_body + 6*T) + l*3*2*B*W^2*h (causal attention scores, forward and backward) "
+        "+ R*4*V*h (output layer forward and input gradient; its weight is frozen)."
     )
 
 
@@ -237,13 +281,15 @@ def main(argv: list[str] | None = None) -> list[Measured]:
         model, tokenizer = fresh_model(model_name, args.dtype, args.device, args.seed)
         warm_up(model, tokenizer, examples, args.max_length)
         measured = run(model, tokenizer, examples, settings)
-        measured.flops_6n, measured.flops_lora = model_flops_per_token(model), lora_flops_per_token(model)
+        measured.flops_6n = model_flops_per_token(model)
         results.append(measured)
         device = next(model.parameters()).device
         weights = next(model.parameters()).dtype
         del model
-    autocast = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    compute_dtype = torch.bfloat16 if autocast else weights
+    from forgetfilter.training import _autocast
+
+    autocast = _autocast(device, settings.bf16)
+    compute_dtype = torch.bfloat16 if autocast._enabled and autocast.fast_dtype == torch.bfloat16 else weights
     peak = peak_flops(compute_dtype, device, size=args.peak_size)
     body = render(results, peak)
     print(body)

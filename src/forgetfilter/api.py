@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from forgetfilter.config import FilterConfig
-from forgetfilter.errors import DataError
+from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.filter import choose_threshold, filter_mask, forgetting
 from forgetfilter.records import Example
 from forgetfilter.result import ForgetFilterResult, write_outputs
@@ -59,6 +59,9 @@ def find_unsafe_examples(
     noisy, fmt = _as_examples(data, data_format)
     safe_examples, _ = _as_examples(safe, None)
     _check_unique(noisy, str(data) if isinstance(data, str | Path) else "data")
+    if config.count is not None and config.count > len(noisy):
+        n = len(noisy)
+        raise ConfigError(f"count must be at most {n} (the number of examples in the data), got {config.count}")
     temporary = None
     if out_dir is None:
         temporary = tempfile.TemporaryDirectory(prefix="forgetfilter-")

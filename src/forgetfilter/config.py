@@ -44,10 +44,33 @@ class FilterConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        from forgetfilter.filter import AUTO_METHODS
         from forgetfilter.signals import TOKEN_SELECTIONS, check_signal
+        from forgetfilter.validate import check_choice, check_int, check_number
 
+        if isinstance(self.signals, str) or not isinstance(self.signals, tuple | list) or not self.signals:
+            raise ConfigError(f"signals must be a non-empty list of signal names, got {self.signals!r}")
+        object.__setattr__(self, "signals", tuple(self.signals))
         for signal in (self.signal, *self.signals):
             check_signal(signal)
+        check_number("phi", self.phi, optional=True)
+        check_number("fraction", self.fraction, at_least=0, at_most=1, optional=True)
+        check_int("count", self.count, minimum=0, optional=True)
+        given = [name for name in ("phi", "fraction", "count") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ConfigError(f"give at most one of phi, fraction and count (got {' and '.join(given)})")
+        check_choice("threshold_method", self.threshold_method, AUTO_METHODS)
+        for name, settings, kind in (
+            ("lora", self.lora, LoraSettings),
+            ("s1", self.s1, SessionSettings),
+            ("s1_plus", self.s1_plus, SessionSettings),
+        ):
+            if not isinstance(settings, kind):
+                raise ConfigError(f"{name} must be a mapping of {kind.__name__} keys, got {settings!r}")
+        check_int("score_batch_size", self.score_batch_size, minimum=1)
+        check_int("max_new_tokens", self.max_new_tokens, minimum=1)
+        check_int("curve_every", self.curve_every, minimum=0)
+        check_int("curve_per_role", self.curve_per_role, minimum=1)
         if self.signal not in self.signals:
             object.__setattr__(self, "signals", (*self.signals, self.signal))
         from forgetfilter.precision import canonical_dtype
@@ -68,16 +91,20 @@ class FilterConfig:
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
         kwargs: dict[str, Any] = {}
+        defaults = cls()
         for key, value in values.items():
-            if key in nested and isinstance(value, dict):
+            if key in nested:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{key} must be a mapping of {nested[key].__name__} keys, got {value!r}")
                 sub_known = {f.name for f in dataclasses.fields(nested[key])}
                 bad = sorted(set(value) - sub_known)
                 if bad:
                     raise ConfigError(f"unknown keys {bad} in {key}; known: {sorted(sub_known)}")
-                if key == "lora" and "target_modules" in value:
+                if key == "lora" and isinstance(value.get("target_modules"), list):
                     value = {**value, "target_modules": tuple(value["target_modules"])}
-                value = nested[key](**value)
-            elif key == "signals":
-                value = tuple(value)
+                try:  # keys not given keep this section's own defaults (S1+ differs from S1)
+                    value = dataclasses.replace(getattr(defaults, key), **value)
+                except ConfigError as exc:
+                    raise ConfigError(f"{key}.{exc}") from None
             kwargs[key] = value
         return cls(**kwargs)

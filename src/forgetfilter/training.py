@@ -33,6 +33,20 @@ class SessionSettings:
     checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
 
+    def __post_init__(self) -> None:
+        from forgetfilter.validate import check_bool, check_int, check_number
+
+        check_number("epochs", self.epochs, above=0)
+        check_int("max_steps", self.max_steps, minimum=1, optional=True)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("grad_accum", self.grad_accum, minimum=1)
+        check_number("lr", self.lr, above=0)
+        check_int("max_length", self.max_length, minimum=2)
+        check_int("seed", self.seed, minimum=0)
+        check_bool("bf16", self.bf16, optional=True)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
+        check_bool("gradient_checkpointing", self.gradient_checkpointing)
+
 
 @dataclass
 class SessionResult:

@@ -89,14 +89,40 @@ def test_signal_cost_compares_authors_and_batched_on_the_same_models(tiny_model_
 def test_train_throughput_measures_both_sides(tiny_model_dir, noisy, tmp_path):
     md = tmp_path / "results.md"
     argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--limit", "12", "--steps", "3"]
-    argv += ["--batch-size", "4", "--grad-accum", "1", "--peak-size", "128", "--out-md", str(md)]
+    argv += ["--batch-size", "4", "--grad-accum", "1", "--peak-size", "128", "--out-md", str(md), "--dtype", "float32"]
     results = _script("train_throughput").main(argv)
     assert [m.side for m in results] == ["forgetfilter", "plain Trainer"]
     for m in results:
         assert m.steps == 2 and m.tokens > 0 and m.tokens_per_s > 0
-        assert m.flops_6n > m.flops_lora > 0
+        assert m.padded_tokens >= m.tokens and m.flops_executed > 0
+    # the Trainer applies the output layer at every position, forgetfilter only at response positions
+    ours, trainer = results
+    assert ours.flops_executed / ours.padded_tokens < trainer.flops_executed / trainer.padded_tokens
     text = _section(md, "train_throughput.py")
-    assert "--steps 3" in text and "MFU (6N)" in text and "compute dtype=float32" in text
+    assert "--steps 3" in text and "MFU (executed)" in text and "compute dtype=float32" in text
+
+
+def test_executed_flops_count_linear_attention_and_head():
+    machine = _script("machine")
+    shape = {"n_body": 100, "trainable": 10, "layers": 2, "hidden": 4, "vocab": 50}
+    assert machine.executed_training_flops(shape, 2, 3, head_rows=0) == 2 * 3 * (400 + 60) + 2 * 3 * 2 * 2 * 9 * 4
+    assert machine.executed_training_flops(shape, 0, 0, head_rows=5) == 5 * 4 * 50 * 4
+
+
+def test_readme_job_compares_dtypes_in_child_processes(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    data = tmp_path / "data"  # the layout `forgetfilter data build` writes
+    data.mkdir()
+    rows = json.loads(noisy[0].read_text())
+    (data / "d_noisy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "d_safe.jsonl").write_text(noisy[1].read_text())
+    argv = ["--data", str(data), "--dtypes", "float32,bfloat16", "--out", str(tmp_path / "runs"), "--out-md", str(md)]
+    argv += ["--model", str(tiny_model_dir), "--s1-epochs", "0.5", "--s1-plus-steps", "1"]
+    runs = _script("readme_job").main(argv)
+    assert [r["stages"]["precision"]["dtype"] for r in runs] == ["float32", "bfloat16"]
+    assert all(r["wall"] > 0 and 100 < r["peak_rss_mib"] < 64 * 1024 for r in runs)
+    text = _section(md, "readme_job.py")
+    assert "`bfloat16` vs `float32`" in text and "log_nll AUROC" in text
 
 
 def test_scaling_runs_the_filter_per_size_in_a_subprocess(tiny_model_dir, data_dir, tmp_path):

@@ -65,9 +65,31 @@ def test_inspect_and_rejected(tmp_path):
     result = runner.invoke(app, ["data", "inspect", str(path), "--skip-invalid"])
     assert result.exit_code == 0, result.output
     assert "alpaca" in result.output and "rejected 2 records" in result.output
-    rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").open()]
+    rejected = [json.loads(line) for line in (tmp_path / "mine.rejected.jsonl").open()]
     assert [r["where"] for r in rejected] == ["line 2", "line 3"]
     assert rejected[1]["reason"] == "missing field 'output' (found ['instruction'])"
+
+
+def test_inspect_never_writes_over_its_input(tmp_path):
+    path = tmp_path / "rejected.jsonl"  # a file that happens to carry the old default name of the rejects
+    text = "".join(f'{{"instruction": "a{i}", "output": "b"}}\n{{oops\n' for i in range(3))
+    path.write_text(text)
+    result = runner.invoke(app, ["data", "inspect", str(path), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == text and len((tmp_path / "rejected.rejected.jsonl").read_text().splitlines()) == 3
+    result = runner.invoke(app, ["data", "inspect", str(path), "--skip-invalid", "--rejected", str(path)])
+    assert result.exit_code == 2 and "is the input file itself" in result.output
+    assert path.read_text() == text
+
+
+def test_jsonl_lines_split_on_newline_only(tmp_path):
+    from forgetfilter.data.formats import read_examples
+
+    path = tmp_path / "odd.jsonl"
+    texts = ["a\u2028b", "c\u2029d", "e\u0085f", "g\x0bh\x0ci\x1cj"]
+    path.write_text("".join(json.dumps({"prompt": t, "completion": t}, ensure_ascii=False) + "\r\n" for t in texts))
+    examples = read_examples(path).examples
+    assert [ex.response for ex in examples] == texts
 
 
 def test_inspect_format_override_typo(tmp_path):

@@ -63,7 +63,7 @@ def inspect(
     file: Annotated[Path, typer.Argument(help="JSON, JSONL, CSV or parquet data file.")],
     format: Annotated[str | None, typer.Option("--format", help=f"One of {_FORMATS} (default: detected).")] = None,
     skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Skip bad records, listed in rejected.jsonl.")
+        bool, typer.Option("--skip-invalid", help="Skip bad records, listed in FILE's stem + .rejected.jsonl.")
     ] = False,
     rejected_path: Annotated[Path | None, typer.Option("--rejected", help="Where to list rejected records.")] = None,
 ) -> None:
@@ -72,7 +72,11 @@ def inspect(
     Example: forgetfilter data inspect my_data.jsonl --skip-invalid
     """
     from forgetfilter.data.formats import read_examples
+    from forgetfilter.errors import ConfigError
 
+    target = rejected_path or file.with_name(file.stem + ".rejected.jsonl")
+    if target.resolve() == file.resolve():
+        raise ConfigError(f"--rejected {target} is the input file itself; choose another path")
     result = read_examples(file, format=format, skip_invalid=skip_invalid)
     table = Table(title=f"{file}: {result.format} ({result.file_type})")
     table.add_column("count of")
@@ -89,7 +93,6 @@ def inspect(
     empty = sum(1 for e in result.examples if not e.response.strip())
     out.print(f"{len(result.examples)} examples; {empty} with an empty response")
     if result.rejected:
-        target = rejected_path or file.with_name("rejected.jsonl")
         lines = [
             json.dumps({"where": w, "reason": r, "raw": raw}, ensure_ascii=False, default=str) + "\n"
             for w, r, raw in result.rejected

@@ -55,11 +55,11 @@ def filter_command(
     }
     cfg = replace(cfg, **{k: v for k, v in flags.items() if v is not None})
     if s1_epochs is not None:
-        cfg = replace(cfg, s1=replace(cfg.s1, epochs=s1_epochs))
-    if s1_plus_epochs is not None or s1_plus_steps is not None:
-        cfg = replace(
-            cfg, s1_plus=replace(cfg.s1_plus, epochs=s1_plus_epochs or cfg.s1_plus.epochs, max_steps=s1_plus_steps)
-        )
+        cfg = replace(cfg, s1=replace(cfg.s1, epochs=s1_epochs, max_steps=None))
+    if s1_plus_steps is not None:  # steps win over epochs
+        cfg = replace(cfg, s1_plus=replace(cfg.s1_plus, max_steps=s1_plus_steps))
+    elif s1_plus_epochs is not None:  # epochs asked for explicitly: a step count from --config no longer applies
+        cfg = replace(cfg, s1_plus=replace(cfg.s1_plus, epochs=s1_plus_epochs, max_steps=None))
     cfg = FilterConfig.from_dict(cfg.to_dict())  # re-validate after overrides
     result = find_unsafe_examples(data, safe, config=cfg, out_dir=out, data_format=data_format)
     console.print(result.report(), markup=False, highlight=False)

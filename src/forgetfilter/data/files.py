@@ -73,7 +73,10 @@ def read_records(path: Path, kind: str, rejected: list[tuple[str, str, Any]] | N
 
 def _read_jsonl(path: Path, text: str, rejected: list[tuple[str, str, Any]] | None) -> list[RawRecord]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines are separated by \n only: str.splitlines() would also split inside strings at U+2028, U+2029,
+    # U+0085 and other characters that are valid unescaped in JSON
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:

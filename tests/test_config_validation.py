@@ -1,0 +1,132 @@
+"""The whole filter configuration is checked before any model is loaded: types, ranges, conflicts, NaN."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from forgetfilter.cli import app
+from forgetfilter.config import FilterConfig
+from forgetfilter.errors import ConfigError
+from forgetfilter.models import LoraSettings
+from forgetfilter.training import SessionSettings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path):
+    noisy = tmp_path / "noisy.jsonl"
+    noisy.write_text("".join(json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}) + "\n" for i in range(5)))
+    safe = tmp_path / "safe.jsonl"
+    safe.write_text(json.dumps({"prompt": "s", "completion": "fine"}) + "\n")
+    return noisy, safe
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the configuration was checked")
+
+    monkeypatch.setattr("forgetfilter.models.load_model", refuse)
+    monkeypatch.setattr("forgetfilter.pipeline.run_stages", refuse)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--fraction", "1.5"], "fraction must be <= 1, got 1.5"),
+        (["--count", "-1"], "count must be >= 0, got -1"),
+        (["--count", "6"], "count must be at most 5 (the number of examples in the data), got 6"),
+        (["--phi", "0.1", "--fraction", "0.2"], "give at most one of phi, fraction and count (got phi and fraction)"),
+        (["--phi", "nan"], "phi must be a number, got nan"),
+        (
+            ["--threshold-method", "otsuu"],
+            "threshold_method must be one of otsu, gmm, got 'otsuu'; did you mean 'otsu'?",
+        ),
+        (["--s1-plus-steps", "-3"], "max_steps must be >= 1, got -3"),
+        (["--s1-plus-steps", "0"], "max_steps must be >= 1, got 0"),
+        (["--s1-plus-epochs", "0"], "epochs must be > 0, got 0"),
+        (["--dtype", "bf32"], "unknown dtype 'bf32'"),
+    ],
+)
+def test_bad_flags_stop_before_any_model_loads(files, tmp_path, no_model, flags, message):
+    noisy, safe = files
+    argv = ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "run"), *flags]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("signals: nll\n", "signals must be a non-empty list of signal names, got 'nll'"),
+        ("s1: 3\n", "s1 must be a mapping of SessionSettings keys, got 3"),
+        ("fraction: '0.3'\n", "fraction must be a number, got '0.3'"),
+        ("s1: {grad_accum: 0}\n", "s1.grad_accum must be >= 1, got 0"),
+        ("s1: {batch_size: 0}\n", "s1.batch_size must be >= 1, got 0"),
+        ("s1_plus: {lr: .nan}\n", "s1_plus.lr must be a number, got nan"),
+        ("lora: {r: 0}\n", "lora.r must be >= 1, got 0"),
+        ("lora: {dropout: 1.0}\n", "lora.dropout must be < 1, got 1.0"),
+        ("threshold_method: otsuu\n", "did you mean 'otsu'?"),
+    ],
+)
+def test_bad_config_files_stop_before_any_model_loads(files, tmp_path, no_model, yaml_text, message):
+    noisy, safe = files
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml_text)
+    argv = [
+        "filter",
+        "--data",
+        str(noisy),
+        "--safe",
+        str(safe),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        str(config),
+    ]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_a_partial_s1_plus_keeps_its_own_defaults():
+    config = FilterConfig.from_dict({"s1_plus": {"lr": 1e-4}})
+    assert config.s1_plus.lr == 1e-4
+    assert (config.s1_plus.epochs, config.s1_plus.grad_accum) == (FilterConfig().s1_plus.epochs, 1)
+
+
+def test_epochs_flag_replaces_a_step_count_from_the_config(files, tmp_path, monkeypatch):
+    seen = {}
+
+    def capture(data, safe, *, config, **kwargs):
+        seen["config"] = config
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr("forgetfilter.api.find_unsafe_examples", capture)
+    config = tmp_path / "cfg.yaml"
+    config.write_text("s1_plus: {max_steps: 40}\n")
+    noisy, safe = files
+    argv = ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r"), "--config", str(config)]
+    runner.invoke(app, [*argv, "--s1-plus-epochs", "3"])
+    assert (seen["config"].s1_plus.epochs, seen["config"].s1_plus.max_steps) == (3, None)
+    runner.invoke(app, argv)
+    assert seen["config"].s1_plus.max_steps == 40
+
+
+def test_settings_refuse_wrong_types_in_python_too():
+    with pytest.raises(ConfigError, match="batch_size must be a whole number >= 1, got 2.5"):
+        SessionSettings(batch_size=2.5)
+    with pytest.raises(ConfigError, match="target_modules must be a non-empty list"):
+        LoraSettings(target_modules=())
+    import torch
+
+    from forgetfilter.models import pick_device
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device 'cuda' asked for, but torch sees no CUDA GPU"):
+            pick_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
+        pick_device("gpu0")
