@@ -14,6 +14,7 @@ from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.filter import choose_threshold, filter_mask, forgetting
 from forgetfilter.records import Example
 from forgetfilter.result import ForgetFilterResult, write_outputs
+from forgetfilter.run_dir import check_outputs_spare_inputs, claim_run_dir, fingerprint, write_atomic
 
 
 def _as_examples(data: str | Path | Sequence[Example], data_format: str | None) -> tuple[list[Example], str | None]:
@@ -55,6 +56,9 @@ def find_unsafe_examples(
     """
     from forgetfilter.pipeline import run_stages
 
+    cuts = {"phi", "fraction", "count"}
+    if cuts & overrides.keys():  # a threshold given here replaces the config's, of whichever kind
+        overrides = {**dict.fromkeys(cuts - overrides.keys()), **overrides}
     config = replace(config or FilterConfig(), **overrides)
     noisy, fmt = _as_examples(data, data_format)
     safe_examples, _ = _as_examples(safe, None)
@@ -67,8 +71,12 @@ def find_unsafe_examples(
         temporary = tempfile.TemporaryDirectory(prefix="forgetfilter-")
         out_dir = temporary.name
     run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    suffix = Path(str(data)).suffix if isinstance(data, str | Path) else ".jsonl"
+    if temporary is None:
+        inputs = [Path(p) for p in (data, safe) if isinstance(p, str | Path)]
+        check_outputs_spare_inputs(run_dir, inputs, suffix or ".jsonl")
+    claim_run_dir(run_dir, fingerprint(config, noisy, safe_examples))
+    write_atomic(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
     before, after, log = run_stages(noisy, safe_examples, config, run_dir)
     scores = forgetting(before[config.signal], after[config.signal], config.signal)
     threshold = choose_threshold(
@@ -84,7 +92,6 @@ def find_unsafe_examples(
         stages=log.stages,
     )
     if temporary is None:
-        suffix = Path(str(data)).suffix if isinstance(data, str | Path) else ".jsonl"
         write_outputs(result, run_dir, suffix=suffix or ".jsonl")
     else:
         temporary.cleanup()

@@ -6,7 +6,6 @@ Stages: S1 (finetune M0 on D_noisy) -> score M1 -> S1+ (continue on D_safe) -> s
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,15 +28,25 @@ class StageLog:
 
     @classmethod
     def load(cls, path: Path) -> StageLog:
-        return cls(path, json.loads(path.read_text()) if path.is_file() else {})
+        """The log in ``path``; a damaged one is started afresh (it only holds timings)."""
+        try:
+            stages = json.loads(path.read_text()) if path.is_file() else {}
+        except ValueError:
+            stages = None
+        if not isinstance(stages, dict):
+            import warnings
+
+            warnings.warn(f"{path} is damaged; its stage timings are started afresh", stacklevel=2)
+            stages = {}
+        return cls(path, stages)
 
     def record(self, name: str, **values: Any) -> None:
         """Store a stage's figures with the process's peak resident memory so far (``peak_rss_mib``)."""
         peak = peak_rss_mib()
         self.stages[name] = {**values, **({"peak_rss_mib": peak} if peak is not None else {})}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.stages, indent=2))
-        os.replace(tmp, self.path)
+        from forgetfilter.run_dir import write_atomic
+
+        write_atomic(self.path, json.dumps(self.stages, indent=2))
 
 
 def peak_rss_mib() -> float | None:
@@ -113,10 +122,16 @@ def run_session(
     **train_kwargs: Any,
 ) -> Any:
     """Train (or resume) one session and save its adapter in ``stage_dir/adapter``."""
+    import shutil
+
     from forgetfilter.training import train_session
 
     result = train_session(model, tokenizer, examples, settings, out_dir=stage_dir, desc=name, **train_kwargs)
-    model.save_pretrained(str(stage_dir / "adapter"))
+    adapter, tmp = stage_dir / "adapter", stage_dir / "adapter.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))  # renamed into place only once complete
+    shutil.rmtree(adapter, ignore_errors=True)
+    tmp.rename(adapter)
     log.record(
         name,
         seconds=result.seconds,
@@ -126,6 +141,27 @@ def run_session(
         final_loss=result.losses[-1] if result.losses else float("nan"),
     )
     return model
+
+
+def adapter_complete(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved adapter whose config and weights read back; a damaged one is reported
+    (with a warning naming it) as absent, so its session is trained again."""
+    config, weights = folder / "adapter_config.json", folder / "adapter_model.safetensors"
+    if not config.is_file():
+        return False
+    try:
+        from safetensors import safe_open
+
+        json.loads(config.read_text(encoding="utf-8"))
+        with safe_open(str(weights), framework="pt") as handle:
+            if not list(handle.keys()):
+                raise ValueError("no tensors")
+    except Exception as exc:  # noqa: BLE001 - unreadable in any way: train it again
+        import warnings
+
+        warnings.warn(f"adapter {folder} is damaged ({exc}); training that session again", stacklevel=2)
+        return False
+    return True
 
 
 def scoring_settings(config: FilterConfig) -> dict[str, Any]:
@@ -142,7 +178,14 @@ def cached_scores(path: Path, examples: Sequence[Example], config: FilterConfig)
     """The signals stored in ``path`` if they were computed for these examples with these settings, else None."""
     if not path.is_file():
         return None
-    cached = json.loads(path.read_text())
+    try:
+        cached = json.loads(path.read_text())
+        _ = cached["signals"]
+    except (ValueError, KeyError, TypeError):
+        import warnings
+
+        warnings.warn(f"{path} is damaged; scoring that model again", stacklevel=2)
+        return None
     if cached.get("ids") != [ex.id for ex in examples] or cached.get("settings") != scoring_settings(config):
         return None
     return cached["signals"]
@@ -170,8 +213,10 @@ def score_stage(
         desc=name,
     )
     seconds = time.perf_counter() - started
-    path.write_text(
-        json.dumps({"ids": [ex.id for ex in examples], "settings": scoring_settings(config), "signals": signals})
+    from forgetfilter.run_dir import write_atomic
+
+    write_atomic(
+        path, json.dumps({"ids": [ex.id for ex in examples], "settings": scoring_settings(config), "signals": signals})
     )
     log.record(name, seconds=seconds, examples=len(examples), examples_per_s=len(examples) / max(seconds, 1e-9))
     return signals
@@ -214,11 +259,11 @@ def run_stages(
     m1_adapter, m2_adapter = s1_dir / "adapter", s1_plus_dir / "adapter"
     m1_scores, m2_scores = run_dir / "scores_m1.json", run_dir / "scores_m2.json"
     model = tokenizer = None
-    if not (m1_adapter / "adapter_config.json").is_file():
+    if not adapter_complete(m1_adapter):
         model, tokenizer = _fresh_model(config, dtype)
         curves = _curves(config, model, tokenizer, noisy, run_dir, "s1")
         run_session(model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **curves)
-    needs_s1_plus = not (m2_adapter / "adapter_config.json").is_file()
+    needs_s1_plus = not adapter_complete(m2_adapter)
     before = cached_scores(m1_scores, noisy, config)
     if needs_s1_plus or before is None:
         if model is None:

@@ -119,8 +119,12 @@ def train_session(
     device = next(model.parameters()).device
     checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
     result = SessionResult(steps=0, tokens=0, seconds=0.0)
-    if checkpoint is not None and (checkpoint / "state.json").is_file():
-        result = _load_checkpoint(model, optimizer, scheduler, checkpoint)
+    if checkpoint is not None:
+        for candidate in (checkpoint, checkpoint.with_name(checkpoint.name + ".old")):  # .old: killed mid-replace
+            loaded = _load_checkpoint(model, optimizer, scheduler, candidate) if candidate.is_dir() else None
+            if loaded is not None:
+                result = loaded
+                break
     model.train()
     if settings.gradient_checkpointing:
         _set_gradient_checkpointing(model, True)
@@ -204,25 +208,43 @@ def _save_checkpoint(model: Any, optimizer: Any, scheduler: Any, result: Session
         {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()},
         tmp / "optimizer.pt",
     )
-    (tmp / "state.json").write_text(json.dumps(asdict(result)))
+    (tmp / "state.json").write_text(json.dumps(asdict(result)))  # last: its presence marks a complete checkpoint
+    import shutil
+
+    old = path.with_name(path.name + ".old")  # never a moment without one complete checkpoint on disk
     if path.exists():
-        import shutil
-
-        shutil.rmtree(path)
+        shutil.rmtree(old, ignore_errors=True)
+        path.rename(old)
     tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_checkpoint(model: Any, optimizer: Any, scheduler: Any, path: Path) -> SessionResult:
+def _load_checkpoint(model: Any, optimizer: Any, scheduler: Any, path: Path) -> SessionResult | None:
+    """Restore a checkpoint; None (with a warning naming the file) when it is damaged, so the session starts over.
+
+    Every file is read and checked before anything is applied, so a damaged checkpoint leaves the model as it was.
+    """
+    import warnings
+
     import torch
     from safetensors.torch import load_file
 
-    weights = load_file(path / "trainable.safetensors")
-    named = dict(model.named_parameters())
+    try:
+        weights = load_file(path / "trainable.safetensors")
+        state = torch.load(path / "optimizer.pt", weights_only=True)
+        result = SessionResult(**json.loads((path / "state.json").read_text()))
+        named = dict(model.named_parameters())
+        if set(weights) != {n for n, p in named.items() if p.requires_grad}:
+            raise ValueError("its weights are not this adapter's")
+        if any(weights[n].shape != named[n].shape for n in weights):
+            raise ValueError("its weight shapes differ from this adapter's")
+    except Exception as exc:  # noqa: BLE001 - any unreadable part means: train this session again
+        warnings.warn(f"checkpoint {path} is damaged ({exc}); training this session from its start", stacklevel=2)
+        return None
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
     with torch.no_grad():
         for name, tensor in weights.items():
             named[name].copy_(tensor)
-    state = torch.load(path / "optimizer.pt", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
-    return SessionResult(**json.loads((path / "state.json").read_text()))
+    return result

@@ -53,7 +53,10 @@ def filter_command(
         "threshold_method": threshold_method,
         "dtype": dtype,
     }
-    cfg = replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    if {"phi", "fraction", "count"} & given.keys():  # a threshold flag replaces the config file's, of any kind
+        cfg = replace(cfg, phi=None, fraction=None, count=None)
+    cfg = replace(cfg, **given)
     if s1_epochs is not None:
         cfg = replace(cfg, s1=replace(cfg.s1, epochs=s1_epochs, max_steps=None))
     if s1_plus_steps is not None:  # steps win over epochs

@@ -21,7 +21,9 @@ Echo = Callable[[str], None]
 
 
 def adapter_done(stage_dir: Path) -> bool:
-    return (stage_dir / "adapter" / "adapter_config.json").is_file()
+    from forgetfilter.pipeline import adapter_complete
+
+    return adapter_complete(stage_dir / "adapter")
 
 
 def load_trainable(config: FilterConfig, start: Path | None) -> tuple[Any, Any]:

@@ -1,0 +1,99 @@
+"""Guard a filter run folder: it resumes only the run that made it, and no output is written over an input.
+
+``RUN/fingerprint.json`` records what the trained adapters depend on: the model, the LoRA and session settings,
+the dtype, and the content of D_noisy and D_safe. A rerun into the same folder with another of any of these would
+silently reuse adapters trained on something else, so it is refused. The threshold and the scoring signals may
+change on a rerun (scores are recomputed or re-cut, nothing is retrained).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from forgetfilter.config import FilterConfig
+from forgetfilter.errors import ConfigError
+from forgetfilter.records import Example
+
+FINGERPRINT = "fingerprint.json"
+OUTPUT_NAMES = ("config.json", "fingerprint.json", "scores.jsonl", "summary.json", "summary.md", "stages.json")
+
+
+def examples_digest(examples: Sequence[Example]) -> str:
+    """sha256 of the examples as the pipeline sees them (ids, prompts, responses, chat flag), in order."""
+    digest = hashlib.sha256()
+    for ex in examples:
+        digest.update(json.dumps([ex.id, list(ex.messages), ex.response, ex.chat], ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def fingerprint(config: FilterConfig, noisy: Sequence[Example], safe: Sequence[Example]) -> dict[str, Any]:
+    values = config.to_dict()
+    return {
+        "model": values["model"],
+        "dtype": values["dtype"],
+        "lora": values["lora"],
+        "s1": values["s1"],
+        "s1_plus": values["s1_plus"],
+        "d_noisy": {"n": len(noisy), "sha256": examples_digest(noisy)},
+        "d_safe": {"n": len(safe), "sha256": examples_digest(safe)},
+    }
+
+
+def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
+    """Create ``run_dir`` for this run, or check that it holds this same run; else a ConfigError naming the
+    first differences. Writes the fingerprint atomically the first time."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file, not a folder")
+    path = run_dir / FINGERPRINT
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise ConfigError(f"{path} is damaged; delete {run_dir} (or the file) and run again") from None
+        new = json.loads(json.dumps(print_))  # the same JSON types as what was read back
+        changed = [key for key in new if old.get(key) != new[key]]
+        if changed:
+            diffs = "; ".join(f"{key}: {_short(old.get(key))} -> {_short(new[key])}" for key in changed[:4])
+            raise ConfigError(
+                f"{run_dir} holds a run of other data or settings ({diffs}); "
+                "use another --out, or delete that folder to start over"
+            )
+        return
+    if run_dir.is_dir() and any(run_dir.iterdir()) and (run_dir / "stages.json").exists():
+        raise ConfigError(f"{run_dir} holds a run without {FINGERPRINT} (an older version?); use another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(print_, indent=2) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_outputs_spare_inputs(run_dir: Path, inputs: Sequence[Path], suffix: str) -> None:
+    """Refuse a run whose outputs (kept/removed files, scores, ...) would be written over one of its inputs."""
+    outputs = {(run_dir / name).resolve() for name in (*OUTPUT_NAMES, f"kept{suffix}", f"removed{suffix}")}
+    for path in inputs:
+        if Path(path).resolve() in outputs:
+            raise ConfigError(
+                f"{path} is an input of this run and would be overwritten by its output; use another --out"
+            )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
