@@ -41,3 +41,14 @@ def test_budget_applies_to_every_signal_and_fixed_phi_gives_auroc_only():
     fixed = _result(choose_threshold(scores, phi=0.5)).quality()
     assert set(fixed["token_accuracy"]) == {"auroc"}
     assert np.isfinite(fixed["token_accuracy"]["auroc"])
+
+
+def test_learned_by_role_reports_m1_and_m2_means_per_role():
+    result = _result(Threshold(phi=0.5, method="fixed"))
+    learned = result.learned_by_role()
+    assert learned["nll_m1"] == pytest.approx({"safe": 0.1, "task": 0.1, "unsafe": 0.1})
+    assert learned["nll_m2"] == pytest.approx({"safe": 0.075, "task": 0.175, "unsafe": 1.05})
+    assert learned["token_accuracy_m2"]["unsafe"] == pytest.approx(0.55)
+    report = result.report()
+    assert "Learned in S1?" in report and "| nll_m2 | 0.075 | 0.175 | 1.050 |" in report
+    assert result.summary()["learned_by_role"] == learned

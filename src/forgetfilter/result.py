@@ -88,6 +88,20 @@ class ForgetFilterResult:
                 out[s] = {"auroc": filter_quality(self.mask, scores, unsafe)["auroc"]}
         return out
 
+    def learned_by_role(self) -> dict[str, dict[str, float]]:
+        """Mean of each signal under M1 (after S1) and M2 per role: whether S1 taught M1 the examples at all.
+
+        An example M1 never learned cannot be forgotten, so read forgetting only where M1 learned the unsafe role
+        (lower NLL / higher token accuracy than the rest).
+        """
+        roles = np.array([ex.role or "unknown" for ex in self.examples])
+        out: dict[str, dict[str, float]] = {}
+        for s in (k for k in ("nll", "token_accuracy") if k in self.before):
+            for stage, values in (("m1", self.before[s]), ("m2", self.after[s])):
+                v = np.asarray(values, dtype=float)
+                out[f"{s}_{stage}"] = {r: float(v[roles == r].mean()) for r in sorted(set(roles))}
+        return out
+
     def role_means(self) -> dict[str, dict[str, float]]:
         """Mean forgetting per role (unlabelled examples under "unknown") for every signal."""
         out: dict[str, dict[str, float]] = {}
@@ -109,6 +123,7 @@ class ForgetFilterResult:
             "kept_by_role": _count_roles([ex for ex, m in zip(self.examples, self.mask, strict=True) if not m]),
             "quality": self.quality(),
             "mean_forgetting_by_role": self.role_means(),
+            "learned_by_role": self.learned_by_role(),
             "stages": self.stages,
         }
 
@@ -140,6 +155,17 @@ class ForgetFilterResult:
         ]
         for sig, means in s["mean_forgetting_by_role"].items():
             lines.append(f"| {sig} | " + " | ".join(_fmt(means.get(r)) for r in self._roles()) + " |")
+        if s["learned_by_role"]:
+            lines += [
+                "",
+                "Learned in S1? Mean under M1 (after S1) and M2 (after S1+) per role; forgetting means something only "
+                "where M1 learned the unsafe examples.",
+                "",
+                "| measure | " + " | ".join(self._roles()) + " |",
+                "|---|" + "---|" * len(self._roles()),
+            ]
+            for name, means in s["learned_by_role"].items():
+                lines.append(f"| {name} | " + " | ".join(_fmt(means.get(r)) for r in self._roles()) + " |")
         if self.stages:
             lines += ["", "| stage | seconds | throughput |", "|---|---|---|"]
             for name, st in self.stages.items():

@@ -138,3 +138,20 @@ def test_scaling_runs_the_filter_per_size_in_a_subprocess(tiny_model_dir, data_d
     assert result["stages"]["s1_plus"]["steps"] == 1
     text = _section(md, "scaling.py")
     assert "forgetfilter filter --data" in text and "--s1-plus-steps 1" in text and "s1_plus=1 steps" in text
+
+
+def test_threads_compares_one_thread_with_all_cores(tiny_model_dir, noisy, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--limit", "8", "--steps", "1"]
+    argv += ["--batch-size", "4", "--repeats", "1", "--dtype", "float32", "--out-md", str(md)]
+    try:
+        best = _script("threads").main(argv)
+    finally:
+        torch.set_num_threads(before)
+    assert 1 in best and all(s > 0 and t > 0 for s, t in best.values())
+    text = _section(md, "threads.py")
+    assert "| threads | scoring ex/s |" in text
