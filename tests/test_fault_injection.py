@@ -73,7 +73,7 @@ def test_a_run_killed_anywhere_resumes_to_the_same_bytes(tiny_model_dir, tmp_pat
                 _command(noisy, safe, config, out), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             try:
-                child.wait(timeout=rng.uniform(0.2, 1.0) * duration)
+                child.wait(timeout=rng.uniform(0.1, 0.85) * duration)
             except subprocess.TimeoutExpired:
                 child.send_signal(signal.SIGKILL)
                 child.wait()
@@ -83,7 +83,7 @@ def test_a_run_killed_anywhere_resumes_to_the_same_bytes(tiny_model_dir, tmp_pat
         for name, digest in reference.items():
             assert _digest(out / name) == digest, (attempt, name)
     assert {p: _digest(p) for p in inputs} == inputs
-    assert killed >= KILLS  # the kills really landed inside runs
+    assert killed >= KILLS  # the kills really landed inside runs (a resumed run may finish before its 2nd kill)
 
 
 @pytest.mark.parametrize("victim", ["scores_m1.json", "stages.json", "fingerprint.json", "config.json"])

@@ -185,3 +185,28 @@ def test_unknown_extension(tmp_path):
 def test_real_alpaca_file_reads(data_dir):
     result = read_examples(data_dir / "alpaca" / "random_9k.json")
     assert result.format == "alpaca" and len(result.examples) == 9_229
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("big.jsonl", '{"prompt": "a", "completion": "b", "x": 1e999}\n', "line 1: number 1e999 is out of the range"),
+        ("nan.jsonl", '{"prompt": "a", "completion": "b", "x": NaN}\n', "line 1: NaN is not valid JSON"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "JSON nested too deeply to read"),
+        ("lone.jsonl", '{"prompt": "a\\ud800", "completion": "b"}\n', "line 1: a string holds a lone surrogate"),
+        ("dup.csv", "instruction,output,output\na,b,c\n", "line 1: the header has column 'output' twice"),
+        ("wide.csv", "instruction,output\na,b,c\n", "line 2: 3 fields where the header has 2"),
+    ],
+)
+def test_values_that_could_not_be_written_back_are_clear_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match=message.replace("(", r"\(")):
+        read_examples(path)
+
+
+def test_a_csv_field_longer_than_the_csv_module_default_is_read(tmp_path):
+    path = tmp_path / "long.csv"
+    long = "x" * 200_000
+    path.write_text(f"instruction,output\nq,{long}\n")
+    assert read_examples(path).examples[0].response == long

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,61 @@ def read_text(path: Path) -> str:
     return text
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of the range of a 64-bit float")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` that refuses what could not be written back as read: NaN/Infinity, numbers beyond float
+    range, lone surrogates; and turns nesting too deep for Python into a ValueError (not a RecursionError)."""
+    try:
+        value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
+    if "\\ud" in text.lower():  # an escaped surrogate: fine in a pair, not alone
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff escape without its pair)") from None
+        except RecursionError:
+            raise ValueError("JSON nested too deeply to read") from None
+    return value
+
+
+def _read_csv(path: Path, text: str) -> list[RawRecord]:
+    """Rows as dicts keyed by the header; a duplicated or empty header name or a row of the wrong width is an
+    error naming its line (csv.DictReader would drop a column or keep the extra fields under a None key)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # long responses are normal data, not an error
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        seen: set[str] = set()
+        for name in header:
+            if not name or name in seen:
+                problem = "an empty column name" if not name else f"column {name!r} twice"
+                raise DataError(f"the header has {problem}", path=path, line=1)
+            seen.add(name)
+        records = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"{len(row)} fields where the header has {len(header)}", path=path, line=reader.line_num
+                )
+            records.append(RawRecord(dict(zip(header, row, strict=True)), len(records), reader.line_num))
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    return records
+
+
 def read_records(path: Path, kind: str, rejected: list[tuple[str, str, Any]] | None) -> list[RawRecord]:
     """Raw records of a file; malformed JSON lines go to ``rejected`` when it is given, else raise."""
     if kind == "parquet":
@@ -58,12 +114,13 @@ def read_records(path: Path, kind: str, rejected: list[tuple[str, str, Any]] | N
     if kind == "jsonl":
         return _read_jsonl(path, text, rejected)
     if kind == "csv":
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
-        return [RawRecord(row, i) for i, row in enumerate(rows)]
+        return _read_csv(path, text)
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
+    except ValueError as exc:
+        raise DataError(str(exc), path=path) from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):
@@ -80,9 +137,12 @@ def _read_jsonl(path: Path, text: str, rejected: list[tuple[str, str, Any]] | No
         if not line.strip():
             continue
         try:
-            records.append(RawRecord(json.loads(line), len(records), number))
-        except json.JSONDecodeError as exc:
-            reason = f"malformed JSON line: {exc.msg} (column {exc.colno})"
+            records.append(RawRecord(parse_json(line), len(records), number))
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                reason = f"malformed JSON line: {exc.msg} (column {exc.colno})"
+            else:
+                reason = str(exc)
             if rejected is None:
                 raise DataError(reason, path=path, line=number) from None
             rejected.append((f"line {number}", reason, line))
