@@ -189,3 +189,20 @@ def test_a_reloaded_adapter_scores_in_eval_mode(files, tiny_model_dir, tmp_path)
     model, _ = _load_adapter(config, tmp_path / "run" / "s1" / "adapter", "float32")
     assert not model.training and not any(m.training for m in model.modules())  # no LoRA dropout while scoring
     assert any(p.requires_grad for p in model.parameters())  # still trainable: S1+ continues this adapter
+
+
+def test_parquet_input_comes_back_as_kept_plus_removed_with_its_column_types(files, tiny_model_dir, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, safe, rows = files
+    table = pa.Table.from_pylist([{**row, "weight": 1e-12 * i, "n": i} for i, row in enumerate(rows)])
+    noisy = tmp_path / "noisy.parquet"
+    pq.write_table(table, noisy)
+    config = FilterConfig(model=str(tiny_model_dir), s1=FAST, s1_plus=FAST)
+    find_unsafe_examples(noisy, safe, config=config, out_dir=tmp_path / "run", fraction=0.3)
+    kept, removed = (pq.read_table(tmp_path / "run" / f"{name}.parquet") for name in ("kept", "removed"))
+    assert kept.schema.equals(table.schema) and removed.schema.equals(table.schema)
+    assert kept.num_rows + removed.num_rows == table.num_rows and removed.num_rows == 3
+    together = sorted(kept.to_pylist() + removed.to_pylist(), key=lambda r: r["n"])
+    assert together == table.to_pylist()

@@ -97,3 +97,17 @@ def test_gradient_checkpointing_gives_the_same_weights(tiny_model_dir):
     assert losses_ckpt == pytest.approx(losses, rel=1e-5)
     for name, tensor in weights.items():
         assert torch.allclose(weights_ckpt[name], tensor, atol=1e-6), name
+
+
+def test_every_rng_state_survives_a_weights_only_checkpoint(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from forgetfilter.training import _restore_rng_states, _rng_states
+
+    torch.save(_rng_states(), tmp_path / "rng.pt")
+    first = (torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random())
+    _restore_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True))
+    assert (torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random()) == first

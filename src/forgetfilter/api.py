@@ -10,20 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from forgetfilter.config import FilterConfig
+from forgetfilter.data.files import Layout
 from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.filter import choose_threshold, filter_mask, forgetting
+from forgetfilter.models import check_model
 from forgetfilter.records import Example
 from forgetfilter.result import ForgetFilterResult, write_outputs
 from forgetfilter.run_dir import check_outputs_spare_inputs, claim_run_dir, fingerprint, write_atomic
 
 
-def _as_examples(data: str | Path | Sequence[Example], data_format: str | None) -> tuple[list[Example], str | None]:
+def _as_examples(data: str | Path | Sequence[Example], data_format: str | None) -> tuple[list[Example], Layout | None]:
+    """Examples of a file or a list, and the file's layout (to write kept/removed in the same shape)."""
     if isinstance(data, str | Path):
         from forgetfilter.data.formats import read_examples
 
         read = read_examples(data, format=data_format)
-        return list(read.examples), read.format
-    return list(data), data_format
+        return list(read.examples), read.layout
+    return list(data), None
 
 
 def _check_unique(examples: Sequence[Example], name: str) -> None:
@@ -60,12 +63,13 @@ def find_unsafe_examples(
     if cuts & overrides.keys():  # a threshold given here replaces the config's, of whichever kind
         overrides = {**dict.fromkeys(cuts - overrides.keys()), **overrides}
     config = replace(config or FilterConfig(), **overrides)
-    noisy, fmt = _as_examples(data, data_format)
+    noisy, layout = _as_examples(data, data_format)
     safe_examples, _ = _as_examples(safe, None)
     _check_unique(noisy, str(data) if isinstance(data, str | Path) else "data")
     if config.count is not None and config.count > len(noisy):
         n = len(noisy)
         raise ConfigError(f"count must be at most {n} (the number of examples in the data), got {config.count}")
+    check_model(config.model)
     temporary = None
     if out_dir is None:
         temporary = tempfile.TemporaryDirectory(prefix="forgetfilter-")
@@ -92,7 +96,7 @@ def find_unsafe_examples(
         stages=log.stages,
     )
     if temporary is None:
-        write_outputs(result, run_dir, suffix=suffix or ".jsonl")
+        write_outputs(result, run_dir, suffix=suffix or ".jsonl", layout=layout)
     else:
         temporary.cleanup()
     return result

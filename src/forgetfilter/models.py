@@ -80,20 +80,43 @@ def _drop_gguf_quantization_config(config_path: Path) -> None:
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def resolve_model(name: str | Path | None) -> str:
-    """Turn a model argument into something ``from_pretrained`` loads (a folder or a hub id)."""
+def check_model(name: str | Path | None) -> None:
+    """Fail early (before any run folder or model load) on a model argument that cannot name a model."""
     if name is None or str(name) == DEFAULT_MODEL:
-        return str(_convert_gguf(_default_gguf(), cache_dir() / "models" / DEFAULT_MODEL))
+        _default_gguf()
+        return
     path = Path(name)
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ConfigError(f"GGUF file {path} does not exist")
-        return str(_convert_gguf(path, cache_dir() / "models" / path.stem))
-    if path.exists():
+    elif path.exists():
         if not (path / "config.json").is_file():
             raise ConfigError(f"{path} is not a model folder (no config.json) nor a .gguf file")
-        return str(path)
-    return str(name)  # a hub id; from_pretrained reports if it cannot be fetched
+    elif str(name).startswith(("/", ".", "~")) or str(name).count("/") > 1:
+        raise ConfigError(f"model folder {name} does not exist (nor is it a hub id like org/name)")
+
+
+def resolve_model(name: str | Path | None) -> str:
+    """Turn a model argument into something ``from_pretrained`` loads (a folder or a hub id)."""
+    check_model(name)
+    if name is None or str(name) == DEFAULT_MODEL:
+        return str(_convert_gguf(_default_gguf(), cache_dir() / "models" / DEFAULT_MODEL))
+    path = Path(name)
+    if path.suffix == ".gguf":
+        return str(_convert_gguf(path, cache_dir() / "models" / path.stem))
+    return str(name)  # a folder, or a hub id (from_pretrained reports if it cannot be fetched)
+
+
+def _load_error(what: str, name: str | Path | None, exc: Exception) -> ConfigError:
+    """One line naming the model and what failed (a corrupt config.json, truncated weights, no network...)."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return ConfigError(f"cannot load the {what} of model {str(name or DEFAULT_MODEL)!r}: {detail}")
+
+
+def _load_errors() -> tuple[type[Exception], ...]:
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, KeyError, SafetensorError)
 
 
 def pick_dtype(dtype: str = "auto", device: str | None = None) -> torch.dtype:
@@ -120,7 +143,11 @@ def pick_device(device: str | None = None) -> torch.device:
 def load_tokenizer(name: str | Path | None) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name))
+    source = resolve_model(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except _load_errors() as exc:
+        raise _load_error("tokenizer", name, exc) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -144,16 +171,20 @@ def load_model(
     use_all_cores()
     source = resolve_model(name)
     tokenizer = load_tokenizer(name)
+    dtype_ = pick_dtype(dtype, device)
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, device))
-    except OSError as exc:
-        raise ConfigError(f"cannot load model {name!r}: {exc}") from None
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_)
+    except _load_errors() as exc:
+        raise _load_error("weights", name, exc) from None
     if adapter is not None:
         from peft import PeftModel
 
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise ConfigError(f"{adapter} is not a saved adapter (no adapter_config.json)")
-        model = PeftModel.from_pretrained(model, str(adapter))
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter))
+        except _load_errors() as exc:
+            raise ConfigError(f"cannot load the adapter {adapter}: {' '.join(str(exc).split())}") from None
     model.to(pick_device(device))
     model.eval()
     return model, tokenizer

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from forgetfilter.data.files import Layout
 from forgetfilter.filter import AUTO_METHODS, Threshold, choose_threshold, filter_mask, filter_quality, forgetting
 from forgetfilter.records import Example
 
@@ -196,8 +197,10 @@ def _fmt(value: float | None) -> str:
     return "nan" if isinstance(value, float) and math.isnan(value) else f"{value:.3f}"
 
 
-def write_outputs(result: ForgetFilterResult, run_dir: Path, *, suffix: str) -> dict[str, Path]:
-    """scores.jsonl, kept/removed in the input's own schema, summary.json/.md and the histogram."""
+def write_outputs(
+    result: ForgetFilterResult, run_dir: Path, *, suffix: str, layout: Layout | None = None
+) -> dict[str, Path]:
+    """scores.jsonl, kept/removed in the input's own schema and layout, summary.json/.md and the histogram."""
     from forgetfilter.data.formats import write_examples
     from forgetfilter.plots import forgetting_histogram
 
@@ -212,10 +215,9 @@ def write_outputs(result: ForgetFilterResult, run_dir: Path, *, suffix: str) -> 
     with paths["scores"].open("w", encoding="utf-8") as fh:
         for row in result.table():
             fh.write(json.dumps(row) + "\n")
-    write_examples(
-        [ex for ex, m in zip(result.examples, result.mask, strict=True) if not m], paths["kept"], format=None
-    )
-    write_examples([ex for ex, m in zip(result.examples, result.mask, strict=True) if m], paths["removed"], format=None)
+    for name, flagged in (("kept", False), ("removed", True)):
+        part = [ex for ex, m in zip(result.examples, result.mask, strict=True) if bool(m) == flagged]
+        write_examples(part, paths[name], format=None, layout=layout)
     paths["summary"].write_text(json.dumps(result.summary(), indent=2, default=float))
     forgetting_histogram(
         result.scores,

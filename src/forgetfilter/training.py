@@ -205,7 +205,7 @@ def _save_checkpoint(model: Any, optimizer: Any, scheduler: Any, result: Session
     trainable = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
     save_file(trainable, tmp / "trainable.safetensors")
     torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()},
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **_rng_states()},
         tmp / "optimizer.pt",
     )
     (tmp / "state.json").write_text(json.dumps(asdict(result)))  # last: its presence marks a complete checkpoint
@@ -246,5 +246,46 @@ def _load_checkpoint(model: Any, optimizer: Any, scheduler: Any, path: Path) -> 
     with torch.no_grad():
         for name, tensor in weights.items():
             named[name].copy_(tensor)
-    torch.set_rng_state(state["rng"])
+    _restore_rng_states(state)
     return result
+
+
+def _rng_states() -> dict[str, Any]:
+    """Every generator a session may draw from (torch CPU/CUDA, numpy, Python), in types ``weights_only`` loads."""
+    import random
+
+    import numpy as np
+    import torch
+
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {
+        "rng": torch.get_rng_state(),
+        "rng_numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "rng_python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _restore_rng_states(state: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["rng"])
+    if "rng_numpy" in state:  # checkpoints written before numpy/Python states were saved lack them
+        saved = state["rng_numpy"]
+        keys = saved["keys"].numpy().astype(np.uint32)
+        np.random.set_state((saved["name"], keys, saved["pos"], saved["has_gauss"], saved["cached_gaussian"]))
+    if "rng_python" in state:
+        random.setstate(state["rng_python"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])

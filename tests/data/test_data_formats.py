@@ -210,3 +210,37 @@ def test_a_csv_field_longer_than_the_csv_module_default_is_read(tmp_path):
     long = "x" * 200_000
     path.write_text(f"instruction,output\nq,{long}\n")
     assert read_examples(path).examples[0].response == long
+
+
+def test_parquet_is_written_back_with_its_values_and_column_types(tmp_path):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "instruction": ["a", "b"],
+            "output": ["x", "y"],
+            "tiny": [1.23e-12, 3.141592653589793],
+            "count": pa.array([2**53 + 1, None], type=pa.int64()),
+            "when": pa.array([datetime.datetime(2024, 5, 1, 12, 30, 15, 123456)] * 2, type=pa.timestamp("us")),
+        }
+    )
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path)
+    read = read_examples(path)
+    out = write_examples(read.examples, tmp_path / "out.parquet", layout=read.layout)
+    assert pq.read_table(out).equals(table)
+    empty = write_examples([], tmp_path / "none.parquet", layout=read.layout)
+    assert pq.read_table(empty).schema.equals(table.schema) and pq.read_table(empty).num_rows == 0
+
+
+def test_a_json_data_wrapper_is_written_back_around_the_records(tmp_path):
+    wrapped = {"version": 2, "data": ALPACA, "license": "cc-by"}
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(wrapped))
+    read = read_examples(path)
+    out = write_examples(read.examples[:1], tmp_path / "out.json", layout=read.layout)
+    assert json.loads(out.read_text()) == {**wrapped, "data": ALPACA[:1]}
+    assert list(json.loads(out.read_text())) == ["version", "data", "license"]

@@ -24,6 +24,16 @@ class RawRecord:
     line: int | None = None
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a file held its records, so filtered output is written back the same way: ``wrapper`` is the JSON
+    object around a ``"data"`` list (with that list left out), ``arrow_schema`` the column types of a parquet file."""
+
+    kind: str
+    wrapper: dict[str, Any] | None = None
+    arrow_schema: Any = None
+
+
 def file_type(path: Path) -> str:
     """``json``/``jsonl``/``csv``/``parquet`` from the file extension."""
     kind = FILE_TYPES.get(path.suffix.lower())
@@ -106,26 +116,28 @@ def _read_csv(path: Path, text: str) -> list[RawRecord]:
     return records
 
 
-def read_records(path: Path, kind: str, rejected: list[tuple[str, str, Any]] | None) -> list[RawRecord]:
-    """Raw records of a file; malformed JSON lines go to ``rejected`` when it is given, else raise."""
+def read_records(path: Path, kind: str, rejected: list[tuple[str, str, Any]] | None) -> tuple[list[RawRecord], Layout]:
+    """Raw records of a file and its layout; malformed JSON lines go to ``rejected`` when it is given, else raise."""
     if kind == "parquet":
         return _read_parquet(path)
     text = read_text(path)
     if kind == "jsonl":
-        return _read_jsonl(path, text, rejected)
+        return _read_jsonl(path, text, rejected), Layout(kind)
     if kind == "csv":
-        return _read_csv(path, text)
+        return _read_csv(path, text), Layout(kind)
     try:
         data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
     except ValueError as exc:
         raise DataError(str(exc), path=path) from None
+    wrapper = None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
+        wrapper = {**data, "data": None}  # keeps the key order and every other top-level key
         data = data["data"]
     if not isinstance(data, list):
         raise DataError(f"expected a JSON list of records, found {type(data).__name__}", path=path)
-    return [RawRecord(value, i) for i, value in enumerate(data)]
+    return [RawRecord(value, i) for i, value in enumerate(data)], Layout(kind, wrapper=wrapper)
 
 
 def _read_jsonl(path: Path, text: str, rejected: list[tuple[str, str, Any]] | None) -> list[RawRecord]:
@@ -149,29 +161,35 @@ def _read_jsonl(path: Path, text: str, rejected: list[tuple[str, str, Any]] | No
     return records
 
 
-def _read_parquet(path: Path) -> list[RawRecord]:
-    import pandas as pd
+def _read_parquet(path: Path) -> tuple[list[RawRecord], Layout]:
+    """Rows as Python values (pyarrow's own conversion: int64 stays int, floats exact, timestamps datetime)."""
+    import pyarrow.parquet as pq
 
     if not path.is_file():
         raise DataError("file not found", path=path)
     try:
-        frame = pd.read_parquet(path)
+        table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise DataError(f"cannot read parquet: {exc}", path=path) from None
-    if frame.empty:
+    if table.num_rows == 0:
         raise DataError("file is empty (no rows)", path=path)
-    rows = json.loads(frame.to_json(orient="records", force_ascii=False))
-    return [RawRecord(row, i) for i, row in enumerate(rows)]
+    rows = table.to_pylist()
+    return [RawRecord(row, i) for i, row in enumerate(rows)], Layout("parquet", arrow_schema=table.schema)
 
 
-def write_records(records: list[Any], path: Path, kind: str, *, sort_keys: bool = False) -> None:
-    """Write records as JSON, JSONL, CSV or parquet (by ``kind``)."""
+def write_records(
+    records: list[Any], path: Path, kind: str, *, sort_keys: bool = False, layout: Layout | None = None
+) -> None:
+    """Write records as JSON, JSONL, CSV or parquet (by ``kind``), in ``layout`` when it is the input's."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if layout is not None and layout.kind != kind:
+        layout = None
     if kind == "jsonl":
         lines = [json.dumps(r, ensure_ascii=False, sort_keys=sort_keys) + "\n" for r in records]
         path.write_text("".join(lines), encoding="utf-8")
     elif kind == "json":
-        path.write_text(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=sort_keys) + "\n", encoding="utf-8")
+        data: Any = records if layout is None or layout.wrapper is None else {**layout.wrapper, "data": records}
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=sort_keys) + "\n", encoding="utf-8")
     elif kind == "csv":
         fields = list(dict.fromkeys(key for r in records for key in r))
         with path.open("w", encoding="utf-8", newline="") as handle:
@@ -179,6 +197,8 @@ def write_records(records: list[Any], path: Path, kind: str, *, sort_keys: bool 
             writer.writeheader()
             writer.writerows(records)
     else:
-        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        pd.DataFrame.from_records(records).to_parquet(path, index=False)
+        schema = layout.arrow_schema if layout is not None else None
+        pq.write_table(pa.Table.from_pylist(records, schema=schema), path)

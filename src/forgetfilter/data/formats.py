@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forgetfilter.data.files import RawRecord, file_type, read_records, write_records
+from forgetfilter.data.files import Layout, RawRecord, file_type, read_records, write_records
 from forgetfilter.data.schemas import SCHEMAS, to_example
 from forgetfilter.errors import DataError
 from forgetfilter.records import Example
@@ -20,12 +20,14 @@ NATIVE = "native"  # forgetfilter's own JSONL: chat → ``messages``, plain text
 
 @dataclass
 class ReadResult:
-    """Examples read from a file, records rejected with ``skip_invalid`` (where, reason, raw), the schema name."""
+    """Examples read from a file, records rejected with ``skip_invalid`` (where, reason, raw), the schema name
+    and the file's layout (pass it to ``write_examples`` to write filtered data back in the same shape)."""
 
     examples: list[Example]
     rejected: list[tuple[str, str, Any]] = field(default_factory=list)
     format: str = ""
     file_type: str = ""
+    layout: Layout | None = None
 
 
 def check_format(name: str) -> str:
@@ -68,7 +70,7 @@ def read_examples(path: str | Path, *, format: str | None = None, skip_invalid: 
     schema = check_format(format) if format is not None else None
     kind = file_type(path)
     rejected: list[tuple[str, str, Any]] = []
-    raws = read_records(path, kind, rejected if skip_invalid else None)
+    raws, layout = read_records(path, kind, rejected if skip_invalid else None)
     if not raws:
         raise DataError("no records in file", path=path)
     examples: list[Example] = []
@@ -88,7 +90,7 @@ def read_examples(path: str | Path, *, format: str | None = None, skip_invalid: 
         seen[example.id] = raw
         found.append(name)
         examples.append(example)
-    return ReadResult(examples, rejected, schema or "+".join(dict.fromkeys(found)), kind)
+    return ReadResult(examples, rejected, schema or "+".join(dict.fromkeys(found)), kind, layout)
 
 
 def _fail(path: Path, raw: RawRecord, reason: str, rejected: list[tuple[str, str, Any]], skip: bool) -> None:
@@ -114,15 +116,21 @@ def native_record(example: Example) -> dict[str, Any]:
     return record
 
 
-def write_examples(examples: Iterable[Example], path: str | Path, *, format: str | None = None) -> Path:
+def write_examples(
+    examples: Iterable[Example], path: str | Path, *, format: str | None = None, layout: Layout | None = None
+) -> Path:
     """Write examples to JSON/JSONL/CSV/parquet (by extension).
 
     ``format=None`` writes each example's ``original`` record (the user's own schema, so output drops into
     TRL/axolotl); examples without one, or all with ``format="native"``, are written as ``native_record``.
+    ``layout`` (``ReadResult.layout`` of the input) keeps a JSON ``{"data": [...]}`` wrapper and parquet column
+    types, so an input written back unfiltered is the same table (also when no row is left).
     """
     path = Path(path)
     if format not in (None, NATIVE):
         raise DataError(f"unknown output format {format!r}; use None (the input's own schema) or {NATIVE!r}")
-    records = [native_record(e) if format == NATIVE or not e.original else dict(e.original) for e in examples]
-    write_records(records, path, file_type(path), sort_keys=format == NATIVE)
+    examples = list(examples)
+    originals = format is None and all(e.original for e in examples)
+    records = [dict(e.original) if format is None and e.original else native_record(e) for e in examples]
+    write_records(records, path, file_type(path), sort_keys=format == NATIVE, layout=layout if originals else None)
     return path
