@@ -82,3 +82,11 @@ def test_filter_quality_hand_computed():
     # AUROC: unsafe scores {0.9, 0.1, 0.7} vs safe {0.8, 0.2}: pairs won: (0.9>0.8), (0.9>0.2), (0.7>0.2) = 3 of 6
     assert q["auroc"] == pytest.approx(3 / 6)
     assert math.isnan(filter_quality([True], [1.0], [True])["auroc"])
+
+
+def test_gmm_cut_lies_between_the_components_when_the_high_one_is_wider():
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.normal(0.0, 0.1, 500), rng.normal(1.5, 1.0, 100)])
+    phi = gmm_threshold(scores)
+    removed = int((scores > phi).sum())
+    assert 0.1 < phi < 1.5 and 60 <= removed <= 150  # the old cut took the far-left tail: 599 removed

@@ -57,16 +57,21 @@ def otsu_threshold(scores: np.ndarray) -> float:
 
 
 def gmm_threshold(scores: np.ndarray, *, seed: int = 0) -> float:
-    """Label-free cut where a 2-component Gaussian mixture assigns equal odds to the high component."""
+    """Label-free cut where a 2-component Gaussian mixture gives the high component even odds, searched between
+    the two means: a wider high component also wins the far-left tail, which is no place to cut."""
     from sklearn.mixture import GaussianMixture
 
-    x = scores.reshape(-1, 1)
-    gmm = GaussianMixture(n_components=2, random_state=seed).fit(x)
-    high = int(np.argmax(gmm.means_.ravel()))
-    grid = np.linspace(scores.min(), scores.max(), 2001)
+    if scores.min() == scores.max():
+        return float(scores.max())
+    gmm = GaussianMixture(n_components=2, random_state=seed).fit(scores.reshape(-1, 1))
+    means = gmm.means_.ravel()
+    low, high = int(np.argmin(means)), int(np.argmax(means))
+    grid = np.linspace(means[low], means[high], 2001)
     posterior = gmm.predict_proba(grid.reshape(-1, 1))[:, high]
-    above = np.nonzero(posterior >= 0.5)[0]
-    return float(grid[above[0]]) if len(above) else float(scores.max())
+    below = np.nonzero(posterior < 0.5)[0]
+    if len(below) == 0:  # the high component wins even at the low mean: cut there
+        return float(means[low])
+    return float(grid[min(below[-1] + 1, len(grid) - 1)])
 
 
 def choose_threshold(
