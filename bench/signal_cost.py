@@ -41,7 +41,7 @@ def authors_rouge(model: Any, tokenizer: Any, examples: Sequence[Example], *, ma
     from rouge_score import rouge_scorer
 
     from forgetfilter.chat import render_prompt
-    from forgetfilter.evaluate.generation import stop_token_ids
+    from forgetfilter.generation import stop_token_ids
     from forgetfilter.signals import normalize_generation
 
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
@@ -78,8 +78,9 @@ def score_model(
     from forgetfilter.signals import log_nll, rouge_signal, teacher_forced_signals
 
     model.eval()
-    teacher_forced_signals(model, tokenizer, examples[:2], progress=False)  # warm-ups, untimed
-    rouge_signal(model, tokenizer, examples[:2], max_new_tokens=2, progress=False)
+    warm = {"batch_size": config.score_batch_size, "progress": False}  # warm-ups, untimed
+    teacher_forced_signals(model, tokenizer, examples[:2], token_selection="all", max_length=64, **warm)
+    rouge_signal(model, tokenizer, examples[:2], max_new_tokens=2, **warm)
     signals, seconds = {}, {}
     started = time.perf_counter()
     tf = teacher_forced_signals(

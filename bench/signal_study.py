@@ -33,7 +33,17 @@ def rescore(run: Path, examples: list, selection: str) -> tuple[dict, dict, floa
     for stage in ("s1", "s1_plus"):
         base, tok = load_model(config.model)
         model = PeftModel.from_pretrained(base, str(run / stage / "adapter"))
-        out.append(teacher_forced_signals(model, tok, examples, token_selection=selection, desc=f"{stage}/{selection}"))
+        out.append(
+            teacher_forced_signals(
+                model,
+                tok,
+                examples,
+                token_selection=selection,
+                batch_size=config.score_batch_size,
+                max_length=config.s1.max_length,
+                desc=f"{stage}/{selection}",
+            )
+        )
     return out[0], out[1], time.perf_counter() - started
 
 

@@ -25,7 +25,9 @@ def measure(model: Any, tokenizer: Any, examples: list, steps: int, batch_size: 
     from forgetfilter.training import train_session
 
     started = time.perf_counter()
-    teacher_forced_signals(model, tokenizer, examples, token_selection="all", progress=False, batch_size=16)
+    teacher_forced_signals(
+        model, tokenizer, examples, token_selection="all", batch_size=16, max_length=384, progress=False
+    )
     scoring = len(examples) / (time.perf_counter() - started)
     settings = SessionSettings(max_steps=steps, batch_size=batch_size, grad_accum=1, checkpoint_every=0)
     result = train_session(model, tokenizer, examples, settings, desc="train")

@@ -77,6 +77,8 @@ def test_cli_filter_writes_every_output_and_accounts_for_every_example(files, ti
     assert set(stages) == {"precision", "s1", "score_m1", "s1_plus", "score_m2"}
     peaks = [stages[s]["peak_rss_mib"] for s in ("s1", "score_m1", "s1_plus", "score_m2")]
     assert peaks[0] > 50 and peaks == sorted(peaks)  # a high-water mark: it never goes down
+    heading = (out / "summary.md").read_text().splitlines()[0]
+    assert heading in result.stdout and heading not in result.stderr  # `> report.md` captures the report
 
 
 def test_rerun_resumes_without_training_again(files, tiny_model_dir, tmp_path, monkeypatch):
@@ -206,3 +208,40 @@ def test_parquet_input_comes_back_as_kept_plus_removed_with_its_column_types(fil
     assert kept.num_rows + removed.num_rows == table.num_rows and removed.num_rows == 3
     together = sorted(kept.to_pylist() + removed.to_pylist(), key=lambda r: r["n"])
     assert together == table.to_pylist()
+
+
+def test_retrain_finetunes_m0_on_the_kept_data_and_merges_a_loadable_model(
+    files, tiny_model_dir, tmp_path, monkeypatch
+):
+    from transformers import AutoModelForCausalLM
+
+    noisy, safe, _ = files
+    out = tmp_path / "run"
+    cfg = _config_file(tmp_path, tiny_model_dir)
+    args = ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(out), "--config", str(cfg)]
+    result = runner.invoke(app, [*args, "--count", "3", "--retrain", "--merge"])
+    assert result.exit_code == 0, result.output
+    retrain = json.loads((out / "stages.json").read_text())["retrain"]
+    assert retrain["steps"] == 2  # 7 kept examples at batch 4, one epoch: not the 10 of D_noisy
+    assert json.loads((out / "retrain" / "kept.json").read_text())["n"] == 7
+    merged = AutoModelForCausalLM.from_pretrained(out / "retrain" / "merged")
+    assert not hasattr(merged, "peft_config") and (out / "retrain" / "merged" / "tokenizer.json").is_file()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished stage was trained again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("forgetfilter.training.train_session", no_training)
+        again = runner.invoke(app, [*args, "--count", "3", "--retrain"])  # same kept set: nothing trained again
+    assert again.exit_code == 0, again.output
+    other = runner.invoke(app, [*args, "--count", "5", "--retrain"])  # another kept set: trained again on it
+    assert other.exit_code == 0 and json.loads((out / "retrain" / "kept.json").read_text())["n"] == 5
+    assert not (out / "retrain" / "merged").exists()
+
+
+def test_merge_without_retrain_is_a_clear_error(files, tmp_path):
+    noisy, safe, _ = files
+    result = runner.invoke(
+        app, ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r"), "--merge"]
+    )
+    assert result.exit_code == 2 and "give --retrain too" in result.output

@@ -12,6 +12,13 @@ def _examples(n=6):
     ]
 
 
+def _settings(**changes):
+    from forgetfilter.config import FilterConfig
+    from forgetfilter.signals import signal_settings
+
+    return {**signal_settings(FilterConfig()), **changes}
+
+
 def test_tokenize_marks_response_and_collate_masks_prompt(tiny_model):
     _, tok = tiny_model
     item = tokenize(tok, _examples(1)[0], max_length=128)
@@ -52,7 +59,9 @@ def test_answer_spans_skip_shared_prefix_and_suffix(tiny_model):
 def test_teacher_forced_nll_matches_manual_computation(tiny_model):
     model, tok = tiny_model
     examples = _examples(3)
-    signals = teacher_forced_signals(model, tok, examples, token_selection="all", batch_size=2, progress=False)
+    signals = teacher_forced_signals(
+        model, tok, examples, token_selection="all", batch_size=2, max_length=384, progress=False
+    )
     for ex, nll in zip(examples, signals["nll"], strict=True):
         item = tokenize(tok, ex, max_length=384)
         ids = torch.tensor([item.input_ids])
@@ -66,7 +75,7 @@ def test_teacher_forced_nll_matches_manual_computation(tiny_model):
 
 def test_compute_signals_with_rouge_is_aligned(tiny_model):
     model, tok = tiny_model
-    out = compute_signals(model, tok, _examples(4), ["nll", "rouge"], max_new_tokens=3, progress=False)
+    out = compute_signals(model, tok, _examples(4), ["nll", "rouge"], **_settings(max_new_tokens=3), progress=False)
     assert len(out["nll"]) == len(out["rouge"]) == len(out["generations"]) == 4
     assert all(0.0 <= r <= 1.0 for r in out["rouge"])
 
@@ -77,7 +86,7 @@ def test_log_nll_is_the_log_of_nll_and_forgets_as_a_ratio(tiny_model):
     from forgetfilter.filter import forgetting
 
     model, tok = tiny_model
-    out = compute_signals(model, tok, _examples(3), ["log_nll"], progress=False)
+    out = compute_signals(model, tok, _examples(3), ["log_nll"], **_settings(), progress=False)
     assert [round(v, 6) for v in out["log_nll"]] == [round(math.log(v), 6) for v in out["nll"]]
     assert forgetting([math.log(0.5)], [math.log(1.0)], "log_nll").round(6).tolist() == [round(math.log(2), 6)]
 

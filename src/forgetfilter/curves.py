@@ -22,7 +22,15 @@ def curve_sample(examples: Sequence[Example], per_role: int, *, seed: int = 0) -
 
 
 def curve_recorder(
-    tokenizer: Any, sample: Sequence[Example], path: Path, *, session: str, every: int, token_selection: str
+    tokenizer: Any,
+    sample: Sequence[Example],
+    path: Path,
+    *,
+    session: str,
+    every: int,
+    token_selection: str,
+    batch_size: int,
+    max_length: int,
 ) -> Callable[[int, Any], None]:
     """An ``on_step`` callback that appends the sample's signals to ``path`` every ``every`` steps."""
     from forgetfilter.signals import teacher_forced_signals
@@ -30,7 +38,15 @@ def curve_recorder(
     def record(step: int, model: Any) -> None:
         if step % every:
             return
-        signals = teacher_forced_signals(model, tokenizer, sample, token_selection=token_selection, progress=False)
+        signals = teacher_forced_signals(
+            model,
+            tokenizer,
+            sample,
+            token_selection=token_selection,
+            batch_size=batch_size,
+            max_length=max_length,
+            progress=False,
+        )
         with path.open("a", encoding="utf-8") as fh:
             for i, ex in enumerate(sample):
                 row = {"session": session, "step": step, "id": ex.id, "role": ex.role or "unknown"}

@@ -195,7 +195,7 @@ def score_stage(
     model: Any, tokenizer: Any, examples: Sequence[Example], config: FilterConfig, path: Path, log: StageLog, name: str
 ) -> dict[str, list[Any]]:
     """Signals for every example, cached in ``path`` (JSON keyed by signal, aligned to input order)."""
-    from forgetfilter.signals import compute_signals
+    from forgetfilter.signals import compute_signals, signal_settings
 
     cached = cached_scores(path, examples, config)
     if cached is not None:
@@ -206,10 +206,7 @@ def score_stage(
         tokenizer,
         examples,
         config.signals,
-        token_selection=config.token_selection,
-        batch_size=config.score_batch_size,
-        max_length=config.s1.max_length,
-        max_new_tokens=config.max_new_tokens,
+        **signal_settings(config),
         desc=name,
     )
     seconds = time.perf_counter() - started
@@ -239,6 +236,8 @@ def _curves(
         session=session,
         every=config.curve_every,
         token_selection=config.token_selection,
+        batch_size=config.score_batch_size,
+        max_length=config.s1.max_length,
     )
     recorder(0, model)
     return {"on_step": recorder}
@@ -280,3 +279,61 @@ def run_stages(
             model, tokenizer = _load_adapter(config, m2_adapter, dtype)
         after = score_stage(model, tokenizer, noisy, config, m2_scores, log, "score_m2")
     return before, after, log
+
+
+def retrain_on_kept(
+    kept: Sequence[Example], config: FilterConfig, run_dir: Path, *, merge: bool = False
+) -> dict[str, Path]:
+    """ForgetFilter's last step: finetune M0 on the kept examples with the S1 settings.
+
+    Writes ``run_dir/retrain/adapter`` (a PEFT adapter) and, with ``merge``, ``run_dir/retrain/merged`` (the
+    adapter merged into fp32 base weights, a safetensors folder with the tokenizer that ``transformers`` loads
+    without peft). Resumable like the other stages; a different kept set (another threshold) trains again.
+    """
+    import shutil
+
+    from forgetfilter.run_dir import examples_digest, write_atomic
+
+    if not kept:
+        raise ConfigError("every example was removed: there is nothing to finetune on")
+    stage_dir = run_dir / "retrain"
+    marker = stage_dir / "kept.json"
+    digest = {"n": len(kept), "sha256": examples_digest(kept)}
+    try:
+        same = json.loads(marker.read_text(encoding="utf-8")) == digest
+    except (OSError, ValueError):
+        same = False
+    if not same:  # another kept set, or a first run: nothing in the folder belongs to it
+        shutil.rmtree(stage_dir, ignore_errors=True)
+        stage_dir.mkdir(parents=True)
+        write_atomic(marker, json.dumps(digest))
+    log = StageLog.load(run_dir / "stages.json")
+    adapter = stage_dir / "adapter"
+    if not adapter_complete(adapter):
+        model, tokenizer = _fresh_model(config, record_precision(config, log).dtype)
+        run_session(model, tokenizer, kept, config.s1, stage_dir, log, "retrain")
+    paths = {"adapter": adapter}
+    if merge:
+        paths["merged"] = merge_adapter(config, adapter, stage_dir / "merged")
+    return paths
+
+
+def merge_adapter(config: FilterConfig, adapter: Path, out: Path) -> Path:
+    """M0 with ``adapter`` merged in, saved as a plain fp32 safetensors model folder (skipped when complete)."""
+    import shutil
+
+    from peft import PeftModel
+
+    from forgetfilter.models import load_model
+
+    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+        return out
+    base, tokenizer = load_model(config.model, dtype="float32", device="cpu")
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out

@@ -12,13 +12,16 @@ import re
 import string
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
 from forgetfilter.forward import logits_at
 from forgetfilter.records import Example
+
+if TYPE_CHECKING:
+    from forgetfilter.config import FilterConfig
 
 SIGNALS: tuple[str, ...] = ("log_nll", "nll", "token_accuracy", "rouge")
 TOKEN_SELECTIONS: tuple[str, ...] = ("all", "answer")
@@ -74,13 +77,16 @@ def teacher_forced_signals(
     tokenizer: Any,
     examples: Sequence[Example],
     *,
-    token_selection: str = "answer",
-    batch_size: int = 16,
-    max_length: int = 384,
+    token_selection: str,
+    batch_size: int,
+    max_length: int,
     progress: bool = True,
     desc: str = "scoring",
 ) -> dict[str, list[float]]:
     """Mean NLL and greedy token accuracy of each example's target response (one forward pass each).
+
+    The settings have no defaults here: they live in ``FilterConfig`` (``token_selection``, ``score_batch_size``,
+    ``s1.max_length``), so a direct call cannot score differently from the CLI by accident.
 
     Returns ``{"nll": [...], "token_accuracy": [...]}`` aligned to ``examples``.
     """
@@ -140,8 +146,8 @@ def rouge_signal(
     tokenizer: Any,
     examples: Sequence[Example],
     *,
-    max_new_tokens: int = 48,
-    batch_size: int = 16,
+    max_new_tokens: int,
+    batch_size: int,
     progress: bool = True,
     desc: str = "generating",
 ) -> dict[str, Any]:
@@ -151,7 +157,7 @@ def rouge_signal(
     """
     from rouge_score import rouge_scorer
 
-    from forgetfilter.evaluate.generation import generate
+    from forgetfilter.generation import generate
 
     prompts = [render_prompt(tokenizer, ex.messages, chat=ex.chat) for ex in examples]
     generations = generate(
@@ -171,14 +177,18 @@ def compute_signals(
     examples: Sequence[Example],
     signals: Sequence[str],
     *,
-    token_selection: str = "answer",
-    batch_size: int = 16,
-    max_length: int = 384,
-    max_new_tokens: int = 48,
+    token_selection: str,
+    batch_size: int,
+    max_length: int,
+    max_new_tokens: int,
     progress: bool = True,
     desc: str = "scoring",
 ) -> dict[str, list[Any]]:
-    """All requested signals for ``examples`` (the teacher-forced pair costs one forward pass)."""
+    """All requested signals for ``examples`` (the teacher-forced pair costs one forward pass).
+
+    Settings as in ``FilterConfig``; ``signal_settings(config)`` gives them:
+    ``compute_signals(model, tok, examples, config.signals, **signal_settings(config))``.
+    """
     out: dict[str, list[Any]] = {}
     for signal in signals:
         check_signal(signal)
@@ -210,3 +220,13 @@ def compute_signals(
             )
         )
     return out
+
+
+def signal_settings(config: FilterConfig) -> dict[str, Any]:
+    """The scoring keywords of ``compute_signals`` as a run with ``config`` uses them."""
+    return {
+        "token_selection": config.token_selection,
+        "batch_size": config.score_batch_size,
+        "max_length": config.s1.max_length,
+        "max_new_tokens": config.max_new_tokens,
+    }

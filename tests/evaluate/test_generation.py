@@ -2,7 +2,7 @@ import pytest
 
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
-from forgetfilter.evaluate.generation import generate, stop_token_ids
+from forgetfilter.generation import generate, stop_token_ids
 
 QUESTIONS = ["Hi", "What is the capital of France? Please answer briefly.", "Tell me a long story about a cat.", "2+2?"]
 

@@ -49,6 +49,6 @@ def experiment_command(
     run_dir = out or Path("runs") / config.stem
     result = run_experiment(cfg, run_dir, echo=lambda text: console.print(f"[experiment] {text}", highlight=False))
     suites = list(result.rows[0]["metrics"]) if result.rows else []
-    console.print(markdown_table([flat_row(r, suites) for r in result.rows]), markup=False, highlight=False)
+    typer.echo(markdown_table([flat_row(r, suites) for r in result.rows]))  # the results table on stdout
     console.print(f"Wrote {run_dir}/results.md, results.csv, results.json, report.html and the plots.")
     console.print(f"Next: open {run_dir}/report.html")

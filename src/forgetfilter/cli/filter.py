@@ -34,6 +34,12 @@ def filter_command(
         str | None,
         typer.Option(help="auto (bf16 where this machine computes it faster, measured), float32, bfloat16, float16."),
     ] = None,
+    retrain: Annotated[
+        bool, typer.Option(help="Then finetune the original model on the kept data (S1 settings): OUT/retrain/adapter.")
+    ] = False,
+    merge: Annotated[
+        bool, typer.Option(help="With --retrain: also OUT/retrain/merged, a model folder transformers loads directly.")
+    ] = False,
 ) -> None:
     """Flag the examples of DATA that safety finetuning makes the model forget the most.
 
@@ -41,6 +47,10 @@ def filter_command(
     """
     from forgetfilter.api import find_unsafe_examples
     from forgetfilter.config import FilterConfig
+    from forgetfilter.errors import ConfigError
+
+    if merge and not retrain:
+        raise ConfigError("--merge merges the retrained adapter: give --retrain too")
 
     cfg = load_config(config)
     flags = {
@@ -65,9 +75,17 @@ def filter_command(
         cfg = replace(cfg, s1_plus=replace(cfg.s1_plus, epochs=s1_plus_epochs, max_steps=None))
     cfg = FilterConfig.from_dict(cfg.to_dict())  # re-validate after overrides
     result = find_unsafe_examples(data, safe, config=cfg, out_dir=out, data_format=data_format)
-    console.print(result.report(), markup=False, highlight=False)
+    typer.echo(result.report())  # the report on stdout (`> report.md` keeps it); status lines on stderr
     console.print(f"Wrote {out}/scores.jsonl, kept/removed data, summary.md and forgetting_hist.png.")
-    console.print(f"Next: finetune on the kept data, e.g. {out}/kept{Path(data).suffix or '.jsonl'}")
+    if not retrain:
+        console.print(f"Next: finetune on the kept data, e.g. {out}/kept{Path(data).suffix or '.jsonl'}, or --retrain")
+        return
+    from forgetfilter.pipeline import retrain_on_kept
+
+    kept = [ex for ex, removed in zip(result.examples, result.mask, strict=True) if not removed]
+    console.print(f"Retraining the original model on the {len(kept)} kept examples (S1 settings)")
+    paths = retrain_on_kept(kept, cfg, out, merge=merge)
+    console.print(f"Wrote {', '.join(str(p) for p in paths.values())}")
 
 
 def load_config(path: Path | None):  # noqa: ANN201 - returns FilterConfig (lazy import)

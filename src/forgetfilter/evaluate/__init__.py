@@ -2,12 +2,12 @@
 
 from forgetfilter.evaluate.audit import rescore
 from forgetfilter.evaluate.bias import BBQItem, bbq_scores, bias_score, parse_choice
-from forgetfilter.evaluate.generation import Generations, generate
 from forgetfilter.evaluate.harmfulness import classify_response, coherence_problem, harmfulness_scores, is_refusal
 from forgetfilter.evaluate.prompts import SUITES, load_prompts
 from forgetfilter.evaluate.suite import DEFAULT_MAX_NEW_TOKENS, evaluate
 from forgetfilter.evaluate.task import alpaca_scores, exact_match, normalize_answer, rouge_l, squad_scores, token_f1
 from forgetfilter.evaluate.toxicity import SCORERS, first_words, get_scorer, toxicity_summary
+from forgetfilter.generation import Generations, generate
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",

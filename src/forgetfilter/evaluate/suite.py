@@ -13,9 +13,9 @@ from typing import Any
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
 from forgetfilter.evaluate import scoring
-from forgetfilter.evaluate.generation import Generations, generate
 from forgetfilter.evaluate.prompts import SUITES, load_prompts
 from forgetfilter.evaluate.toxicity import Scorer, get_scorer
+from forgetfilter.generation import Generations, generate
 from forgetfilter.records import Example
 
 # Token budgets: BBQ answers are an option, toxicity the paper's short continuation, SQuAD a span.
