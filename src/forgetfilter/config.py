@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,31 +79,15 @@ class FilterConfig:
             raise ConfigError(f"token_selection must be one of {', '.join(TOKEN_SELECTIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain values (tuples as lists), ready for YAML/JSON; ``from_dict`` reads them back."""
+        from forgetfilter.config_io import to_plain
+
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FilterConfig:
-        """Build from plain values (YAML/JSON); unknown keys are an error that names them."""
-        nested = {"lora": LoraSettings, "s1": SessionSettings, "s1_plus": SessionSettings}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
-        kwargs: dict[str, Any] = {}
-        defaults = cls()
-        for key, value in values.items():
-            if key in nested:
-                if not isinstance(value, dict):
-                    raise ConfigError(f"{key} must be a mapping of {nested[key].__name__} keys, got {value!r}")
-                sub_known = {f.name for f in dataclasses.fields(nested[key])}
-                bad = sorted(set(value) - sub_known)
-                if bad:
-                    raise ConfigError(f"unknown keys {bad} in {key}; known: {sorted(sub_known)}")
-                if key == "lora" and isinstance(value.get("target_modules"), list):
-                    value = {**value, "target_modules": tuple(value["target_modules"])}
-                try:  # keys not given keep this section's own defaults (S1+ differs from S1)
-                    value = dataclasses.replace(getattr(defaults, key), **value)
-                except ConfigError as exc:
-                    raise ConfigError(f"{key}.{exc}") from None
-            kwargs[key] = value
-        return cls(**kwargs)
+        """Build from plain values (YAML/JSON), checked against the annotations; unknown keys are an error naming
+        them; a section given in part keeps that section's defaults (``s1_plus: {lr: 1e-4}`` stays 4 epochs)."""
+        from forgetfilter.config_io import from_dict
+
+        return from_dict(cls, values)

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from forgetfilter.cli import app
 from forgetfilter.config import FilterConfig
+from forgetfilter.config_io import apply_overrides, from_dict
 from forgetfilter.errors import ConfigError
-from forgetfilter.experiments.config import ExperimentConfig, apply_overrides, from_dict, load_experiment_config
+from forgetfilter.experiments.config import ExperimentConfig, load_experiment_config
 from forgetfilter.experiments.methods import METHODS
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("experiment-*.yaml"))

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from forgetfilter.cli._common import console, user_errors
 
 _DEFAULTS_NOTE = "Defaults come from forgetfilter.config.FilterConfig."
+THRESHOLD_KEYS = ("phi", "fraction", "count")
 
 
 @user_errors
 def filter_command(
-    data: Annotated[Path, typer.Option("--data", help="Noisy finetuning data (D_noisy), any supported format.")],
-    safe: Annotated[Path, typer.Option("--safe", help="Safety finetuning data (D_safe) for S1+.")],
-    out: Annotated[Path, typer.Option("--out", help="Run directory; rerunning resumes finished stages.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="key=value settings over --config, e.g. s1.epochs=4 s1_plus.max_steps=100 lora.r=16."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Noisy finetuning data (D_noisy), any supported format.")
+    ] = None,
+    safe: Annotated[Path | None, typer.Option("--safe", help="Safety finetuning data (D_safe) for S1+.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory; rerunning resumes finished stages.")] = None,
     model: Annotated[str | None, typer.Option(help="Hub id, local folder or .gguf; default SmolLM2-135M.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML/JSON FilterConfig; flags override it.")] = None,
     signal: Annotated[str | None, typer.Option(help="Deciding signal: log_nll, nll, token_accuracy, rouge.")] = None,
@@ -40,19 +46,17 @@ def filter_command(
     merge: Annotated[
         bool, typer.Option(help="With --retrain: also OUT/retrain/merged, a model folder transformers loads directly.")
     ] = False,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved configuration as YAML and exit.")
+    ] = False,
 ) -> None:
     """Flag the examples of DATA that safety finetuning makes the model forget the most.
 
     Example: forgetfilter filter --data d_noisy.jsonl --safe d_safe.jsonl --out runs/bias
     """
     from forgetfilter.api import find_unsafe_examples
-    from forgetfilter.config import FilterConfig
     from forgetfilter.errors import ConfigError
 
-    if merge and not retrain:
-        raise ConfigError("--merge merges the retrained adapter: give --retrain too")
-
-    cfg = load_config(config)
     flags = {
         "model": model,
         "signal": signal,
@@ -62,18 +66,21 @@ def filter_command(
         "count": count,
         "threshold_method": threshold_method,
         "dtype": dtype,
+        "s1.epochs": s1_epochs,
+        "s1_plus.epochs": s1_plus_epochs,
+        "s1_plus.max_steps": s1_plus_steps,
     }
-    given = {k: v for k, v in flags.items() if v is not None}
-    if {"phi", "fraction", "count"} & given.keys():  # a threshold flag replaces the config file's, of any kind
-        cfg = replace(cfg, phi=None, fraction=None, count=None)
-    cfg = replace(cfg, **given)
-    if s1_epochs is not None:
-        cfg = replace(cfg, s1=replace(cfg.s1, epochs=s1_epochs, max_steps=None))
-    if s1_plus_steps is not None:  # steps win over epochs
-        cfg = replace(cfg, s1_plus=replace(cfg.s1_plus, max_steps=s1_plus_steps))
-    elif s1_plus_epochs is not None:  # epochs asked for explicitly: a step count from --config no longer applies
-        cfg = replace(cfg, s1_plus=replace(cfg.s1_plus, epochs=s1_plus_epochs, max_steps=None))
-    cfg = FilterConfig.from_dict(cfg.to_dict())  # re-validate after overrides
+    cfg = resolve_config(config, list(overrides or []), {k: v for k, v in flags.items() if v is not None})
+    if print_config:
+        import yaml
+
+        typer.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False), nl=False)
+        return
+    if data is None or safe is None or out is None:
+        missing = [name for name, v in (("--data", data), ("--safe", safe), ("--out", out)) if v is None]
+        raise ConfigError(f"{' and '.join(missing)} required (see forgetfilter filter --help)")
+    if merge and not retrain:
+        raise ConfigError("--merge merges the retrained adapter: give --retrain too")
     result = find_unsafe_examples(data, safe, config=cfg, out_dir=out, data_format=data_format)
     typer.echo(result.report())  # the report on stdout (`> report.md` keeps it); status lines on stderr
     console.print(f"Wrote {out}/scores.jsonl, kept/removed data, summary.md and forgetting_hist.png.")
@@ -88,27 +95,31 @@ def filter_command(
     console.print(f"Wrote {', '.join(str(p) for p in paths.values())}")
 
 
-def load_config(path: Path | None):  # noqa: ANN201 - returns FilterConfig (lazy import)
-    """A FilterConfig from a YAML/JSON file, or the defaults."""
-    import json
-
-    import yaml
-
+def resolve_config(path: Path | None, overrides: list[str], flags: dict[str, Any]) -> Any:
+    """The FilterConfig of a command line: the file's values (or the defaults), then ``key=value`` overrides, then
+    flags. A threshold given on the command line replaces the file's threshold of any kind; ``--s1-epochs`` and
+    ``--s1-plus-epochs`` clear a step count from the file (steps win over epochs when both are flags)."""
     from forgetfilter.config import FilterConfig
+    from forgetfilter.config_io import apply_overrides, from_dict, read_mapping
     from forgetfilter.errors import ConfigError
 
-    if path is None:
-        return FilterConfig()
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    values = read_mapping(path) if path is not None else {}
+    if "s1.epochs" in flags:
+        flags = {"s1.max_steps": None, **flags}
+    if "s1_plus.epochs" in flags and "s1_plus.max_steps" not in flags:
+        flags = {**flags, "s1_plus.max_steps": None}
+    given = [item.partition("=")[0].strip() for item in overrides] + list(flags)
+    cleared = {k: None for k in THRESHOLD_KEYS if k not in given} if set(THRESHOLD_KEYS) & set(given) else {}
     try:
-        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys, found {type(values).__name__}")
-    try:
-        return FilterConfig.from_dict(values)
-    except TypeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        values = apply_overrides(values, overrides)
+        for key, value in {**cleared, **flags}.items():
+            node = values
+            *sections, last = key.split(".")
+            for section in sections:
+                node = node.setdefault(section, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"{section} must be a mapping of settings, got {node!r}")
+            node[last] = value
+        return from_dict(FilterConfig, values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path is not None else str(exc)) from None

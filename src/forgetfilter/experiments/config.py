@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from forgetfilter.config import FilterConfig
+from forgetfilter.config_io import load, to_plain
 from forgetfilter.errors import ConfigError
 from forgetfilter.experiments.methods import METHODS
 from forgetfilter.training import SessionSettings
@@ -108,15 +107,7 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists), ready for YAML/JSON."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+        return to_plain(self)
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -126,88 +117,6 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}: unknown value {value!r} (choose from {', '.join(choices)}){hint}")
 
 
-def from_dict(cls: type, values: Any, where: str = "") -> Any:
-    """Build dataclass ``cls`` from plain values, recursing into nested dataclasses; errors name the dotted key."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping of keys, found {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in dataclasses.fields(cls)]
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean {(where + '.' if where else '') + close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown key {path!r}{hint} (known here: {', '.join(known)})")
-        kwargs[key] = _convert(hints[key], value, path)
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
-
-
-def _convert(hint: Any, value: Any, path: str) -> Any:
-    """Check and convert one value against its annotation (dataclass, tuple, scalar, optional)."""
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, path)
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise ConfigError(f"{path}: a value is required (found null)")
-    for option in options:
-        origin = typing.get_origin(option) or option
-        if origin is tuple and isinstance(value, list | tuple):
-            return tuple(value)
-        if origin is dict and isinstance(value, dict):
-            return value
-        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if origin in (int, str, bool) and type(value) is origin:
-            return value
-    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
-    raise ConfigError(f"{path}: expected {expected}, found {type(value).__name__} {value!r}")
-
-
-def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set ``a.b=value`` pairs (values parsed as YAML: ``3``, ``0.5``, ``null``, ``[a, b]``) into a copy."""
-    import copy
-
-    import yaml
-
-    out = copy.deepcopy(values)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. data.n=120 or filter.s1.epochs=1")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from None
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.setdefault(part, {}), dict):
-                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
-            node = node[part]
-        node[parts[-1]] = value
-    return out
-
-
 def load_experiment_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read a YAML experiment config, apply ``key=value`` overrides and validate; errors name the file."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys, found {type(values).__name__}")
-    try:
-        return from_dict(ExperimentConfig, apply_overrides(values, overrides or []))
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    return load(ExperimentConfig, path, overrides)
