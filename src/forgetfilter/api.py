@@ -12,7 +12,7 @@ from typing import Any
 from forgetfilter.config import FilterConfig
 from forgetfilter.data.files import Layout
 from forgetfilter.errors import ConfigError, DataError
-from forgetfilter.filter import choose_threshold, filter_mask, forgetting
+from forgetfilter.filter import select
 from forgetfilter.models import check_model
 from forgetfilter.records import Example
 from forgetfilter.result import ForgetFilterResult, write_outputs
@@ -82,17 +82,22 @@ def find_unsafe_examples(
     claim_run_dir(run_dir, fingerprint(config, noisy, safe_examples))
     write_atomic(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
     before, after, log = run_stages(noisy, safe_examples, config, run_dir)
-    scores = forgetting(before[config.signal], after[config.signal], config.signal)
-    threshold = choose_threshold(
-        scores, phi=config.phi, fraction=config.fraction, count=config.count, method=config.threshold_method
+    chosen = select(
+        before[config.signal],
+        after[config.signal],
+        config.signal,
+        phi=config.phi,
+        fraction=config.fraction,
+        count=config.count,
+        method=config.threshold_method,
     )
     result = ForgetFilterResult(
         examples=noisy,
         signal=config.signal,
         before=before,
         after=after,
-        threshold=threshold,
-        mask=filter_mask(scores, threshold),
+        threshold=chosen.threshold,
+        mask=chosen.mask,
         stages=log.stages,
     )
     if temporary is None:

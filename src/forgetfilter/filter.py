@@ -105,6 +105,36 @@ def choose_threshold(
     raise ConfigError(f"unknown threshold method {method!r}; choose one of {', '.join(AUTO_METHODS)}")
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Tier 2's answer: the forgetting score of each example, the cut chosen, and the mask (True = remove)."""
+
+    scores: np.ndarray
+    threshold: Threshold
+    mask: np.ndarray
+
+
+def select(
+    before: Sequence[float],
+    after: Sequence[float],
+    signal: str,
+    *,
+    phi: float | None = None,
+    fraction: float | None = None,
+    count: int | None = None,
+    method: str = "otsu",
+) -> Selection:
+    """From one signal under M1 (``before``) and M2 (``after``) to the examples to remove: forgetting, then a fixed
+    ``phi``, a budget (``fraction``/``count``) or a label-free ``method``. A pure function of the numbers.
+
+    >>> select([0.1, 0.1, 0.1, 0.1], [0.1, 0.2, 1.5, 1.6], "nll", count=2).mask.tolist()
+    [False, False, True, True]
+    """
+    scores = forgetting(before, after, signal)
+    threshold = choose_threshold(scores, phi=phi, fraction=fraction, count=count, method=method)
+    return Selection(scores, threshold, filter_mask(scores, threshold))
+
+
 def _budget(values: np.ndarray, k: int, method: str) -> Threshold:
     phi = float("inf") if k == 0 else float(np.sort(values)[::-1][k - 1])
     return Threshold(phi=phi, method=method, budget=k)

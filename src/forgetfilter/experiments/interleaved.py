@@ -33,16 +33,22 @@ def round_mask(
     config: FilterConfig, part: Sequence[Example], scored: tuple[Path, Path], round_dir: Path, log: StageLog, n: int
 ) -> list[bool]:
     """ForgetFilter's removal mask for one slice from the forgetting between the two probe adapters."""
-    from forgetfilter.filter import choose_threshold, filter_mask, forgetting
+    from forgetfilter.filter import select
 
     single = dataclasses.replace(config, signals=(config.signal,))  # rouge generation only if it decides
     name = round_dir.name
     before = score_stage(single, scored[0], part, round_dir / "scores_m1.json", log, f"{name}_score_m1")
     after = score_stage(single, scored[1], part, round_dir / "scores_m2.json", log, f"{name}_score_m2")
-    scores = forgetting(before[config.signal], after[config.signal], config.signal)
     fraction = config.fraction if config.count is None else config.count / n  # a count is for the whole D_noisy
-    threshold = choose_threshold(scores, phi=config.phi, fraction=fraction, method=config.threshold_method)
-    return filter_mask(scores, threshold).tolist()
+    chosen = select(
+        before[config.signal],
+        after[config.signal],
+        config.signal,
+        phi=config.phi,
+        fraction=fraction,
+        method=config.threshold_method,
+    )
+    return chosen.mask.tolist()
 
 
 def run_interleaved(
