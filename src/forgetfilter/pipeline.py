@@ -220,19 +220,17 @@ def score_stage(
 
 
 def _curves(
-    config: FilterConfig, model: Any, tokenizer: Any, noisy: Sequence[Example], run_dir: Path, session: str
+    config: FilterConfig, model: Any, tokenizer: Any, pool: Sequence[Example], path: Path, session: str
 ) -> dict[str, Any]:
-    """``on_step`` keyword for run_session when curves are requested (step 0, the starting model, is recorded
-    here: M0 for S1, M1 for S1+), else nothing."""
-    if not config.curve_every:
-        return {}
+    """``on_step`` keyword for run_session recording curves of a per-role sample of ``pool`` into ``path`` (step 0,
+    the starting model, is recorded here: M0 for S1, M1 for S1+)."""
     from forgetfilter.curves import curve_recorder, curve_sample
 
-    sample = curve_sample(noisy, config.curve_per_role, seed=config.s1.seed)
+    sample = curve_sample(pool, config.curve_per_role, seed=config.s1.seed)
     recorder = curve_recorder(
         tokenizer,
         sample,
-        run_dir / "curves.jsonl",
+        path,
         session=session,
         every=config.curve_every,
         token_selection=config.token_selection,
@@ -243,41 +241,60 @@ def _curves(
     return {"on_step": recorder}
 
 
+def train_or_resume(
+    config: FilterConfig,
+    examples: Sequence[Example],
+    settings: Any,
+    stage_dir: Path,
+    log: StageLog,
+    name: str,
+    *,
+    start: Path | None = None,
+    curves: tuple[Sequence[Example], Path] | None = None,
+) -> Path:
+    """One session: a fresh LoRA adapter on M0 (``start`` None) or the adapter saved at ``start`` trained further,
+    on ``examples``; saved in ``stage_dir/adapter``, which is returned. Skipped when that adapter is complete;
+    resumed from its checkpoint after a kill. ``curves`` = (pool, file) records learning curves when the config
+    asks for them."""
+    adapter = stage_dir / "adapter"
+    if adapter_complete(adapter):
+        return adapter
+    dtype = record_precision(config, log).dtype
+    model, tokenizer = _fresh_model(config, dtype) if start is None else _load_adapter(config, start, dtype)
+    on_step = _curves(config, model, tokenizer, curves[0], curves[1], name) if curves and config.curve_every else {}
+    run_session(model, tokenizer, examples, settings, stage_dir, log, name, **on_step)
+    return adapter
+
+
+def score(
+    config: FilterConfig, adapter: Path, examples: Sequence[Example], path: Path, log: StageLog, name: str
+) -> dict[str, list[Any]]:
+    """The signals of ``examples`` under M0 + ``adapter``, cached in ``path`` (recomputed when the examples or the
+    scoring settings differ, or the file is damaged)."""
+    cached = cached_scores(path, examples, config)
+    if cached is not None:
+        return cached
+    model, tokenizer = _load_adapter(config, adapter, record_precision(config, log).dtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return score_stage(model, tokenizer, examples, config, path, log, name)
+
+
 def run_stages(
     noisy: Sequence[Example], safe: Sequence[Example], config: FilterConfig, run_dir: Path
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]], StageLog]:
-    """S1, scoring, S1+, scoring, each skipped when its output is already in ``run_dir``."""
+    """The ForgetFilter recipe: S1 on D_noisy (M1), score M1, S1+ on D_safe (M2), score M2. Each step is skipped
+    when its output is complete in ``run_dir``."""
     if not noisy:
         raise ConfigError("D_noisy is empty: nothing to filter")
     if not safe:
         raise ConfigError("D_safe is empty: safety finetuning (S1+) needs safe examples")
     run_dir.mkdir(parents=True, exist_ok=True)
     log = StageLog.load(run_dir / "stages.json")
-    dtype = record_precision(config, log).dtype
-    s1_dir, s1_plus_dir = run_dir / "s1", run_dir / "s1_plus"
-    m1_adapter, m2_adapter = s1_dir / "adapter", s1_plus_dir / "adapter"
-    m1_scores, m2_scores = run_dir / "scores_m1.json", run_dir / "scores_m2.json"
-    model = tokenizer = None
-    if not adapter_complete(m1_adapter):
-        model, tokenizer = _fresh_model(config, dtype)
-        curves = _curves(config, model, tokenizer, noisy, run_dir, "s1")
-        run_session(model, tokenizer, noisy, config.s1, s1_dir, log, "s1", **curves)
-    needs_s1_plus = not adapter_complete(m2_adapter)
-    before = cached_scores(m1_scores, noisy, config)
-    if needs_s1_plus or before is None:
-        if model is None:
-            model, tokenizer = _load_adapter(config, m1_adapter, dtype)
-        before = score_stage(model, tokenizer, noisy, config, m1_scores, log, "score_m1")
-        if needs_s1_plus:
-            curves = _curves(config, model, tokenizer, noisy, run_dir, "s1_plus")
-            run_session(model, tokenizer, safe, config.s1_plus, s1_plus_dir, log, "s1_plus", **curves)
-        else:
-            model = None  # M1 was loaded only to score it; M2 is loaded from its adapter below
-    after = cached_scores(m2_scores, noisy, config)
-    if after is None:
-        if model is None:
-            model, tokenizer = _load_adapter(config, m2_adapter, dtype)
-        after = score_stage(model, tokenizer, noisy, config, m2_scores, log, "score_m2")
+    curves = (noisy, run_dir / "curves.jsonl")
+    m1 = train_or_resume(config, noisy, config.s1, run_dir / "s1", log, "s1", curves=curves)
+    before = score(config, m1, noisy, run_dir / "scores_m1.json", log, "score_m1")
+    m2 = train_or_resume(config, safe, config.s1_plus, run_dir / "s1_plus", log, "s1_plus", start=m1, curves=curves)
+    after = score(config, m2, noisy, run_dir / "scores_m2.json", log, "score_m2")
     return before, after, log
 
 
@@ -308,13 +325,9 @@ def retrain_on_kept(
         stage_dir.mkdir(parents=True)
         write_atomic(marker, json.dumps(digest))
     log = StageLog.load(run_dir / "stages.json")
-    adapter = stage_dir / "adapter"
-    if not adapter_complete(adapter):
-        model, tokenizer = _fresh_model(config, record_precision(config, log).dtype)
-        run_session(model, tokenizer, kept, config.s1, stage_dir, log, "retrain")
-    paths = {"adapter": adapter}
+    paths = {"adapter": train_or_resume(config, kept, config.s1, stage_dir, log, "retrain")}
     if merge:
-        paths["merged"] = merge_adapter(config, adapter, stage_dir / "merged")
+        paths["merged"] = merge_adapter(config, paths["adapter"], stage_dir / "merged")
     return paths
 
 

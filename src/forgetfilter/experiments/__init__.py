@@ -2,7 +2,7 @@
 
 from forgetfilter.experiments.compare import Comparison, compare_methods
 from forgetfilter.experiments.config import ExperimentConfig, load_experiment_config
-from forgetfilter.experiments.methods import METHODS, Method, Selection
+from forgetfilter.experiments.methods import METHODS, Method, MethodSelection
 from forgetfilter.experiments.runner import ExperimentResult, run_experiment
 
 __all__ = [
@@ -11,7 +11,7 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentResult",
     "Method",
-    "Selection",
+    "MethodSelection",
     "compare_methods",
     "load_experiment_config",
     "run_experiment",

@@ -46,7 +46,7 @@ FILTERS: tuple[str, ...] = ("forgetfilter", "classifier_filter", "random_filter"
 
 
 @dataclass(frozen=True)
-class Selection:
+class MethodSelection:
     """Which examples a filter removes (``mask`` True = remove) and its score per example."""
 
     name: str
@@ -69,22 +69,22 @@ class Selection:
         return filter_quality(self.mask, self.scores, [ex.role == "unsafe" for ex in examples])
 
 
-def oracle_selection(examples: Sequence[Example]) -> Selection:
+def oracle_selection(examples: Sequence[Example]) -> MethodSelection:
     """Remove exactly the examples labelled ``role: unsafe`` (an upper bound no real filter has)."""
     if not any(ex.role is not None for ex in examples):
         raise ConfigError("the oracle method needs role labels (role: unsafe/safe/task) in D_noisy; drop 'oracle'")
     unsafe = np.array([ex.role == "unsafe" for ex in examples], dtype=bool)
-    return Selection("oracle", unsafe, unsafe.astype(float))
+    return MethodSelection("oracle", unsafe, unsafe.astype(float))
 
 
-def random_selection(n: int, budget: int, *, seed: int) -> Selection:
+def random_selection(n: int, budget: int, *, seed: int) -> MethodSelection:
     """Remove ``budget`` examples chosen uniformly at random (seeded): the filter with no signal at all."""
     if not 0 <= budget <= n:
         raise ConfigError(f"random filter budget must be between 0 and {n}, got {budget}")
     scores = np.random.default_rng(seed).random(n)
     mask = np.zeros(n, dtype=bool)
     mask[np.argsort(-scores, kind="stable")[:budget]] = True
-    return Selection("random_filter", mask, scores)
+    return MethodSelection("random_filter", mask, scores)
 
 
 def classifier_selection(
@@ -93,7 +93,7 @@ def classifier_selection(
     *,
     threshold: float = 0.5,
     keywords: Sequence[str] = (),
-) -> Selection:
+) -> MethodSelection:
     """Remove examples whose response scores above ``threshold`` or contains a keyword (whole word, any case).
 
     A keyword hit counts as score 1.0. This is the reviewers' baseline: it catches words, not stereotypes.
@@ -106,4 +106,4 @@ def classifier_selection(
     if keywords:
         pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in keywords) + r")\b", re.IGNORECASE)
         hits = np.array([bool(pattern.search(text)) for text in responses], dtype=bool)
-    return Selection("classifier_filter", (scores > threshold) | hits, np.where(hits, 1.0, scores))
+    return MethodSelection("classifier_filter", (scores > threshold) | hits, np.where(hits, 1.0, scores))

@@ -24,7 +24,7 @@ from forgetfilter.errors import ConfigError
 from forgetfilter.experiments.config import ExperimentConfig
 from forgetfilter.experiments.cues import default_cue
 from forgetfilter.experiments.inputs import StudyData, prepare_data, safety_suites, write_eval_inputs
-from forgetfilter.experiments.methods import METHODS, Selection
+from forgetfilter.experiments.methods import METHODS, MethodSelection
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
 from forgetfilter.pipeline import StageLog, record_precision
 
@@ -100,7 +100,7 @@ def _eval_files(data: StudyData) -> list[Path]:
 
 def train_models(
     config: ExperimentConfig, data: StudyData, run_dir: Path, log: StageLog, echo: Echo | None
-) -> tuple[dict[str, Path | None], dict[str, Selection]]:
+) -> tuple[dict[str, Path | None], dict[str, MethodSelection]]:
     """Adapters by model name (``m0`` is None) and the filters' selections; every session is trained once."""
     from forgetfilter.api import find_unsafe_examples
 
@@ -127,14 +127,14 @@ def train_models(
     return adapters, selections
 
 
-def select_all(config: ExperimentConfig, data: StudyData, result: Any, needed: set[str]) -> dict[str, Selection]:
+def select_all(config: ExperimentConfig, data: StudyData, result: Any, needed: set[str]) -> dict[str, MethodSelection]:
     """The selection of every filter method asked for; the random filter removes as many as ForgetFilter."""
     from forgetfilter.evaluate.toxicity import get_scorer
     from forgetfilter.experiments.methods import classifier_selection, oracle_selection, random_selection
 
-    out: dict[str, Selection] = {}
+    out: dict[str, MethodSelection] = {}
     if result is not None:
-        out["forgetfilter"] = Selection("forgetfilter", result.mask, result.scores)
+        out["forgetfilter"] = MethodSelection("forgetfilter", result.mask, result.scores)
     if "classifier_filter" in needed:
         settings = config.classifier
         scorer = get_scorer(settings.scorer, checkpoint=config.eval.detoxify_checkpoint)
@@ -148,7 +148,7 @@ def select_all(config: ExperimentConfig, data: StudyData, result: Any, needed: s
     return {k: v for k, v in out.items() if k in needed}
 
 
-def _write_selection(path: Path, selection: Selection, data: StudyData) -> None:
+def _write_selection(path: Path, selection: MethodSelection, data: StudyData) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     removed = [ex.id for ex, m in zip(data.noisy, selection.mask, strict=True) if m]
     record = {"method": selection.name, "quality": selection.quality(data.noisy), "removed_ids": removed}
@@ -159,7 +159,7 @@ def evaluate_method(
     config: ExperimentConfig,
     name: str,
     adapters: dict[str, Path | None],
-    selections: dict[str, Selection],
+    selections: dict[str, MethodSelection],
     data: StudyData,
     suites: list[str],
     run_dir: Path,
@@ -196,7 +196,7 @@ def evaluate_method(
     return row
 
 
-def _n_train(model: str, data: StudyData, selections: dict[str, Selection]) -> int:
+def _n_train(model: str, data: StudyData, selections: dict[str, MethodSelection]) -> int:
     """Examples the evaluated model was finetuned on (M2: D_noisy then D_safe)."""
     if model in selections:
         return len(data.noisy) - selections[model].n_removed

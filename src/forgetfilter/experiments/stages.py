@@ -20,28 +20,6 @@ from forgetfilter.training import SessionSettings
 Echo = Callable[[str], None]
 
 
-def adapter_done(stage_dir: Path) -> bool:
-    from forgetfilter.pipeline import adapter_complete
-
-    return adapter_complete(stage_dir / "adapter")
-
-
-def load_trainable(config: FilterConfig, start: Path | None) -> tuple[Any, Any]:
-    """M0 with a fresh LoRA adapter, or M0 with the adapter saved at ``start`` (trainable, to continue it)."""
-    from forgetfilter.models import add_lora, load_model
-    from forgetfilter.pipeline import seed_everything
-
-    model, tokenizer = load_model(config.model, dtype=config.dtype, device=config.device)
-    if start is None:
-        seed_everything(config.s1.seed)  # the same seed gives the same fresh adapter
-        return add_lora(model, config.lora), tokenizer
-    from peft import PeftModel
-
-    model = PeftModel.from_pretrained(model, str(start), is_trainable=True)
-    model.eval()
-    return model, tokenizer
-
-
 def train_stage(
     config: FilterConfig,
     examples: Sequence[Example],
@@ -53,32 +31,22 @@ def train_stage(
     start: Path | None = None,
     echo: Echo | None = None,
 ) -> Path:
-    """Finetune (from M0, or continuing the adapter at ``start``) and save ``stage_dir/adapter``; skipped when
-    that adapter exists. Returns the adapter folder."""
-    from forgetfilter.pipeline import run_session
+    """``pipeline.train_or_resume`` (from M0, or continuing the adapter at ``start``), announced with ``echo``.
+    Returns the adapter folder ``stage_dir/adapter``."""
+    from forgetfilter.pipeline import adapter_complete, train_or_resume
 
-    if not adapter_done(stage_dir):
-        if echo:
-            echo(f"training {name}: {len(examples)} examples")
-        model, tokenizer = load_trainable(config, start)
-        run_session(model, tokenizer, examples, settings, stage_dir, log, name)
-    return stage_dir / "adapter"
+    if echo and not adapter_complete(stage_dir / "adapter"):
+        echo(f"training {name}: {len(examples)} examples")
+    return train_or_resume(config, examples, settings, stage_dir, log, name, start=start)
 
 
 def score_stage(
     config: FilterConfig, adapter: Path, examples: Sequence[Example], path: Path, log: StageLog, name: str
 ) -> dict[str, list[Any]]:
-    """The teacher-forced/rouge signals of ``examples`` under M0 + ``adapter``, cached in ``path``."""
-    from forgetfilter import pipeline
+    """``pipeline.score``: the signals of ``examples`` under M0 + ``adapter``, cached in ``path``."""
+    from forgetfilter.pipeline import score
 
-    ids = [ex.id for ex in examples]
-    if path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("ids") == ids:
-        return json.loads(path.read_text(encoding="utf-8"))["signals"]
-    from forgetfilter.models import load_model
-
-    model, tokenizer = load_model(config.model, adapter=adapter, dtype=config.dtype, device=config.device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return pipeline.score_stage(model, tokenizer, examples, config, path, log, name)
+    return score(config, adapter, examples, path, log, name)
 
 
 def _complete(path: Path, suites: Sequence[str]) -> dict[str, Any] | None:
