@@ -49,7 +49,8 @@ def find_unsafe_examples(
     """Run S1 on ``data``, S1+ on ``safe``, and flag the examples forgotten the most.
 
     ``data``/``safe`` are file paths (any supported format) or lists of :class:`Example`.
-    Keyword ``overrides`` replace fields of ``config`` (e.g. ``signal="token_accuracy"``, ``fraction=0.3``).
+    Keyword ``overrides`` replace fields of ``config`` (e.g. ``signal="token_accuracy"``, ``fraction=0.3``); a
+    section given as a dict changes only its keys (``s1_plus={"max_steps": 100}``).
     With ``out_dir`` the run is resumable and writes scores, kept/removed data in the input's own
     schema, a summary and a histogram there. Returns a :class:`ForgetFilterResult`; ``result.mask`` is
     True for the examples to remove, aligned to ``data``.
@@ -62,7 +63,14 @@ def find_unsafe_examples(
     cuts = {"phi", "fraction", "count"}
     if cuts & overrides.keys():  # a threshold given here replaces the config's, of whichever kind
         overrides = {**dict.fromkeys(cuts - overrides.keys()), **overrides}
-    config = replace(config or FilterConfig(), **overrides)
+    config = config or FilterConfig()
+    for section in ("lora", "s1", "s1_plus"):  # s1_plus={"max_steps": 100} changes only that key of the config's
+        if isinstance(overrides.get(section), dict):
+            from forgetfilter.config_io import from_dict
+
+            kind = type(getattr(config, section))
+            overrides[section] = from_dict(kind, overrides[section], section, base=getattr(config, section))
+    config = replace(config, **overrides)
     noisy, layout = _as_examples(data, data_format)
     safe_examples, _ = _as_examples(safe, None)
     _check_unique(noisy, str(data) if isinstance(data, str | Path) else "data")

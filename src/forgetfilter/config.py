@@ -9,6 +9,14 @@ from forgetfilter.errors import ConfigError
 from forgetfilter.models import LoraSettings
 from forgetfilter.training import SessionSettings
 
+# The default of each nested section; S1+ is not S1: 4 epochs without accumulation (see FilterConfig.s1_plus).
+# A section given as a dict, e.g. FilterConfig(s1_plus={"max_steps": 100}), starts from these.
+_DEFAULT_SECTIONS: dict[str, Any] = {
+    "lora": LoraSettings,
+    "s1": SessionSettings,
+    "s1_plus": lambda: SessionSettings(epochs=4.0, grad_accum=1),
+}
+
 
 @dataclass(frozen=True)
 class FilterConfig:
@@ -34,7 +42,7 @@ class FilterConfig:
     s1: SessionSettings = field(default_factory=SessionSettings)
     # S1+: 4 epochs at batch 8 without accumulation (150 steps on 300 safe examples): more optimizer steps for
     # the same compute, since the unsafe/other gap grows with the number of S1+ steps (DESIGN.md section 6)
-    s1_plus: SessionSettings = field(default_factory=lambda: SessionSettings(epochs=4.0, grad_accum=1))
+    s1_plus: SessionSettings = field(default_factory=lambda: _DEFAULT_SECTIONS["s1_plus"]())
     score_batch_size: int = 16
     max_new_tokens: int = 32  # greedy tokens for the rouge signal
     curve_every: int = 0  # score a per-role sample every k optimizer steps of S1 and S1+ (0: no curves)
@@ -64,6 +72,11 @@ class FilterConfig:
             ("s1", self.s1, SessionSettings),
             ("s1_plus", self.s1_plus, SessionSettings),
         ):
+            if isinstance(settings, dict):  # a partial section keeps this field's own defaults (S1+ differs from S1)
+                from forgetfilter.config_io import from_dict
+
+                settings = from_dict(kind, settings, name, base=_DEFAULT_SECTIONS[name]())
+                object.__setattr__(self, name, settings)
             if not isinstance(settings, kind):
                 raise ConfigError(f"{name} must be a mapping of {kind.__name__} keys, got {settings!r}")
         check_int("score_batch_size", self.score_batch_size, minimum=1)
