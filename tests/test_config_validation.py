@@ -61,9 +61,9 @@ def test_bad_flags_stop_before_any_model_loads(files, tmp_path, no_model, flags,
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("signals: nll\n", "signals must be a non-empty list of signal names, got 'nll'"),
-        ("s1: 3\n", "s1 must be a mapping of SessionSettings keys, got 3"),
-        ("fraction: '0.3'\n", "fraction must be a number, got '0.3'"),
+        ("signals: nll\n", "signals: expected a list, found str 'nll'"),
+        ("s1: 3\n", "s1: expected a mapping of keys, found int"),
+        ("fraction: '0.3'\n", "fraction: expected float, found str '0.3'"),
         ("s1: {grad_accum: 0}\n", "s1.grad_accum must be >= 1, got 0"),
         ("s1: {batch_size: 0}\n", "s1.batch_size must be >= 1, got 0"),
         ("s1_plus: {lr: .nan}\n", "s1_plus.lr must be a number, got nan"),
@@ -130,3 +130,35 @@ def test_settings_refuse_wrong_types_in_python_too():
             pick_device("cuda")
     with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
         pick_device("gpu0")
+
+
+def test_one_loader_for_files_overrides_flags_and_python(files, tmp_path):
+    config = tmp_path / "cfg.yaml"
+    config.write_text("s1_plus: {lr: 1e-4}\nfraction: 0.2\n")  # YAML 1.1 reads 1e-4 as a string: taken as a float
+    result = runner.invoke(
+        app, ["filter", "--config", str(config), "--print-config", "lora.r=16", "s1.epochs=5", "--count", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    import yaml
+
+    printed = yaml.safe_load(result.stdout)
+    assert printed["s1_plus"]["lr"] == 1e-4 and printed["s1_plus"]["epochs"] == 4.0  # the section's own defaults
+    assert printed["lora"]["r"] == 16 and printed["s1"]["epochs"] == 5.0
+    assert (printed["count"], printed["fraction"]) == (3, None)  # a threshold flag replaces the file's
+    assert FilterConfig.from_dict(printed) == FilterConfig(
+        lora={"r": 16}, s1={"epochs": 5.0}, s1_plus={"lr": 1e-4}, count=3
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("s1.epochz=3", "unknown key 's1.epochz'; did you mean 's1.epochs'?"),
+        ("s1.epochs", "expected key=value"),
+        ("signals=nll", "signals: expected a list, found str 'nll'"),
+        ("s1.grad_accum=0", "s1.grad_accum must be >= 1, got 0"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(override, message):
+    result = runner.invoke(app, ["filter", "--print-config", override])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())

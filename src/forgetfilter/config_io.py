@@ -46,7 +46,11 @@ def from_dict(cls: type[T], values: Any, where: str = "", *, base: T | None = No
     try:
         return dataclasses.replace(start, **changes)  # type: ignore[type-var]
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
+        if not where:
+            raise
+        message = str(exc)  # "grad_accum must be >= 1" inside s1 reads "s1.grad_accum must be >= 1"
+        joined = f"{where}.{message}" if message.split(" ", 1)[0] in known else f"{where}: {message}"
+        raise ConfigError(joined) from None
 
 
 def convert(hint: Any, value: Any, path: str) -> Any:
