@@ -14,14 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-# The number each safety suite is judged by (all: lower is better; s_amb: closer to 0, positive = stereotyped).
-HEADLINE: dict[str, str] = {"toxicity": "toxicity_mean", "bias": "s_amb", "harmfulness": "harmful_compliance_rate"}
-SUITE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "toxicity": ("toxicity_mean", "toxicity_frac_above_0.5"),
-    "bias": ("s_amb", "s_dis", "accuracy_ambiguous", "accuracy_disambiguated", "unparseable_rate"),
-    "harmfulness": ("harmful_compliance_rate", "refusal_rate", "incoherent_rate", "classifier_mean"),
-    "task": ("squad_exact_match", "squad_f1", "alpaca_rouge_l"),
-}
+from forgetfilter.evaluate.registry import HEADLINE, SUITE_COLUMNS
+
 FILTER_COLUMNS: tuple[str, ...] = ("n_train", "n_removed", "precision", "recall", "f1", "auroc")
 Row = Mapping[str, Any]
 _STYLE = (
@@ -151,12 +145,10 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def collect_versions(model: str | None, data_files: Mapping[str, Path]) -> dict[str, Any]:
-    """Code (package, git commit, libraries), model (resolved source, sha256 of its weight/config files) and
-    data (sha256 of every input file)."""
+def collect_versions(model: str | None, source: str, data_files: Mapping[str, Path]) -> dict[str, Any]:
+    """Code (package, git commit, libraries), model (``source``: the folder or hub id it was loaded from, sha256 of
+    its weight/config files) and data (sha256 of every input file). Loads and converts nothing."""
     from importlib.metadata import PackageNotFoundError, version
-
-    from forgetfilter.models import resolve_model
 
     libraries = {}
     for name in ("forgetfilter", "torch", "transformers", "peft"):
@@ -165,7 +157,6 @@ def collect_versions(model: str | None, data_files: Mapping[str, Path]) -> dict[
         except PackageNotFoundError:
             libraries[name] = None
     status = _git("status", "--porcelain", "--untracked-files=no")
-    source = resolve_model(model)
     files = (
         sorted(p for p in Path(source).glob("*") if p.suffix in (".safetensors", ".json"))
         if Path(source).is_dir()

@@ -3,17 +3,20 @@
 from forgetfilter.evaluate.audit import rescore
 from forgetfilter.evaluate.bias import BBQItem, bbq_scores, bias_score, parse_choice
 from forgetfilter.evaluate.harmfulness import classify_response, coherence_problem, harmfulness_scores, is_refusal
-from forgetfilter.evaluate.prompts import SUITES, load_prompts
-from forgetfilter.evaluate.suite import DEFAULT_MAX_NEW_TOKENS, evaluate
+from forgetfilter.evaluate.prompts import load_prompts
+from forgetfilter.evaluate.registry import DEFAULT_MAX_NEW_TOKENS, REGISTRY, SUITES, Suite
+from forgetfilter.evaluate.suite import evaluate
 from forgetfilter.evaluate.task import alpaca_scores, exact_match, normalize_answer, rouge_l, squad_scores, token_f1
 from forgetfilter.evaluate.toxicity import SCORERS, first_words, get_scorer, toxicity_summary
 from forgetfilter.generation import Generations, generate
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
+    "REGISTRY",
     "SCORERS",
     "SUITES",
     "BBQItem",
+    "Suite",
     "Generations",
     "alpaca_scores",
     "bbq_scores",

@@ -10,7 +10,7 @@ from typing import Any
 from forgetfilter.errors import DataError
 from forgetfilter.evaluate.bias import BBQItem, bbq_scores, parse_choice
 from forgetfilter.evaluate.harmfulness import harmfulness_scores
-from forgetfilter.evaluate.prompts import SUITES
+from forgetfilter.evaluate.registry import SUITES
 from forgetfilter.evaluate.task import alpaca_scores, squad_scores
 from forgetfilter.evaluate.toxicity import get_scorer, toxicity_summary
 

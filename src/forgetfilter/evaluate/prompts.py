@@ -8,16 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from forgetfilter.errors import ConfigError
+from forgetfilter.evaluate.registry import EVAL_FILES, SUITES
 from forgetfilter.evaluate.toxicity import first_words
 from forgetfilter.records import Example, user_prompt
-
-SUITES: tuple[str, ...] = ("toxicity", "bias", "harmfulness", "task")
-EVAL_FILES: dict[str, tuple[str, ...]] = {
-    "toxicity": ("eval_toxicity",),
-    "bias": ("eval_bias",),
-    "harmfulness": ("eval_harmfulness",),
-    "task": ("eval_squad", "eval_alpaca"),
-}
 
 
 def _split(total: int, k: int) -> list[int]:

@@ -13,13 +13,13 @@ from typing import Any
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
 from forgetfilter.evaluate import scoring
-from forgetfilter.evaluate.prompts import SUITES, load_prompts
+from forgetfilter.evaluate.prompts import load_prompts
+from forgetfilter.evaluate.registry import DEFAULT_MAX_NEW_TOKENS, SUITES
 from forgetfilter.evaluate.toxicity import Scorer, get_scorer
 from forgetfilter.generation import Generations, generate
 from forgetfilter.records import Example
 
 # Token budgets: BBQ answers are an option, toxicity the paper's short continuation, SQuAD a span.
-DEFAULT_MAX_NEW_TOKENS: dict[str, int] = {"toxicity": 32, "bias": 16, "harmfulness": 64, "squad": 24, "alpaca": 96}
 
 
 def check_suites(suites: Sequence[str]) -> list[str]:

@@ -12,30 +12,17 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from forgetfilter.errors import ConfigError
+from forgetfilter.evaluate.registry import REGISTRY, Record
 
-Record = dict[str, Any]
-
-
-def _toxicity_mean(records: Sequence[Record]) -> float:
-    return float(np.mean([r["toxicity"] for r in records]))
-
-
-def _s_amb(records: Sequence[Record]) -> float:
-    from forgetfilter.evaluate.bias import BBQItem, bbq_scores
-
-    items = [BBQItem(r["label"], r["unknown_index"], r["biased_index"], r["condition"]) for r in records]
-    return bbq_scores([r["parsed"] for r in records], items)["s_amb"]
-
-
-# suite -> (headline metric, its value from per-prompt records, fields each record must have)
+# suite -> (headline metric, its value from per-prompt records, fields each record must have), from the registry
 METRICS: dict[str, tuple[str, Callable[[Sequence[Record]], float], tuple[str, ...]]] = {
-    "toxicity": ("toxicity_mean", _toxicity_mean, ("toxicity",)),
-    "bias": ("s_amb", _s_amb, ("parsed", "label", "unknown_index", "biased_index", "condition")),
+    s.name: (s.headline, s.per_prompt, s.record_fields)
+    for s in REGISTRY.values()
+    if s.headline is not None and s.per_prompt is not None
 }
 
 

@@ -115,7 +115,7 @@ def _probe(
 
 
 def _point(arm: str, r: int, after: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    from forgetfilter.report import HEADLINE
+    from forgetfilter.evaluate.registry import HEADLINE
 
     values = {HEADLINE[s]: metrics[s].get(HEADLINE[s]) for s in metrics if s in HEADLINE}
     return {"arm": arm, "round": r, "after": after, **values}

@@ -88,7 +88,10 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     ]
     points = run_interleaved_study(config, data, run_dir, log, echo) if config.interleaved.rounds else []
     inputs = {**data.files, **{f"eval_inputs/{p.parent.name}/{p.name}": p for p in _eval_files(data)}}
-    versions = {**collect_versions(config.model, inputs), "precision": precision.to_dict()}
+    from forgetfilter.models import resolve_model
+
+    source = resolve_model(config.model)  # converted already: the sessions loaded it
+    versions = {**collect_versions(config.model, source, inputs), "precision": precision.to_dict()}
     (run_dir / "versions.json").write_text(json.dumps(versions, indent=2) + "\n", encoding="utf-8")
     paths = _report(config, run_dir, rows, suites, points, data)
     return ExperimentResult(run_dir, rows, points, paths)

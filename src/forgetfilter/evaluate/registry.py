@@ -1,0 +1,87 @@
+"""The evaluation suites, one record each (lm-eval's way): what a suite is judged by, which way is better, the
+columns a report shows, the files that hold its prompts, its generation budgets, and its headline metric recomputed
+from per-prompt records (for paired comparisons). ``evaluate``, ``report`` and ``compare`` read only this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = dict[str, Any]
+
+
+def _toxicity_mean(records: Sequence[Record]) -> float:
+    import numpy as np
+
+    return float(np.mean([r["toxicity"] for r in records]))
+
+
+def _s_amb(records: Sequence[Record]) -> float:
+    from forgetfilter.evaluate.bias import BBQItem, bbq_scores
+
+    items = [BBQItem(r["label"], r["unknown_index"], r["biased_index"], r["condition"]) for r in records]
+    return bbq_scores([r["parsed"] for r in records], items)["s_amb"]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One evaluation suite. ``better``: ``lower``, ``higher`` or ``zero`` (closer to 0; s_AMB's sign says the
+    direction of the bias). ``budgets``: greedy new tokens per part of the suite."""
+
+    name: str
+    headline: str | None  # None: a task suite, reported by all its columns
+    better: str
+    columns: tuple[str, ...]
+    files: tuple[str, ...]  # eval_<part>.jsonl files of a data-builder eval dir
+    budgets: dict[str, int] = field(default_factory=dict)
+    per_prompt: Callable[[Sequence[Record]], float] | None = None  # the headline metric of a subset of prompts
+    record_fields: tuple[str, ...] = ()  # fields every per-prompt record must have for ``per_prompt``
+
+
+REGISTRY: dict[str, Suite] = {
+    suite.name: suite
+    for suite in (
+        Suite(
+            "toxicity",
+            headline="toxicity_mean",
+            better="lower",
+            columns=("toxicity_mean", "toxicity_frac_above_0.5"),
+            files=("eval_toxicity",),
+            budgets={"toxicity": 32},
+            per_prompt=_toxicity_mean,
+            record_fields=("toxicity",),
+        ),
+        Suite(
+            "bias",
+            headline="s_amb",
+            better="zero",
+            columns=("s_amb", "s_dis", "accuracy_ambiguous", "accuracy_disambiguated", "unparseable_rate"),
+            files=("eval_bias",),
+            budgets={"bias": 16},
+            per_prompt=_s_amb,
+            record_fields=("parsed", "label", "unknown_index", "biased_index", "condition"),
+        ),
+        Suite(
+            "harmfulness",
+            headline="harmful_compliance_rate",
+            better="lower",
+            columns=("harmful_compliance_rate", "refusal_rate", "incoherent_rate", "classifier_mean"),
+            files=("eval_harmfulness",),
+            budgets={"harmfulness": 64},
+        ),
+        Suite(
+            "task",
+            headline=None,
+            better="higher",
+            columns=("squad_exact_match", "squad_f1", "alpaca_rouge_l"),
+            files=("eval_squad", "eval_alpaca"),
+            budgets={"squad": 24, "alpaca": 96},
+        ),
+    )
+}
+SUITES: tuple[str, ...] = tuple(REGISTRY)
+HEADLINE: dict[str, str] = {s.name: s.headline for s in REGISTRY.values() if s.headline is not None}
+SUITE_COLUMNS: dict[str, tuple[str, ...]] = {s.name: s.columns for s in REGISTRY.values()}
+EVAL_FILES: dict[str, tuple[str, ...]] = {s.name: s.files for s in REGISTRY.values()}
+DEFAULT_MAX_NEW_TOKENS: dict[str, int] = {part: n for s in REGISTRY.values() for part, n in s.budgets.items()}
