@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from forgetfilter.curves import read_curves
-from forgetfilter.filter import filter_quality, forgetting
+from forgetfilter.selection import filter_quality, forgetting
 
 
 def by_step(rows: list[dict], signal: str, session: str = "s1_plus") -> list[tuple[int, float, dict[str, float]]]:

@@ -29,8 +29,8 @@ import numpy as np
 from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table, stratified_sample
 
 from forgetfilter.config import FilterConfig
-from forgetfilter.filter import filter_quality, forgetting
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
+from forgetfilter.selection import filter_quality, forgetting
 
 AUTHORS_MAX_NEW_TOKENS = 500  # the authors' scoring budget (DESIGN.md section 2)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from forgetfilter.config import FilterConfig
 from forgetfilter.data.formats import read_examples
-from forgetfilter.filter import choose_threshold, filter_mask, filter_quality, forgetting
+from forgetfilter.selection import choose_threshold, filter_mask, filter_quality, forgetting
 
 
 def rescore(run: Path, examples: list, selection: str) -> tuple[dict, dict, float]:

@@ -47,8 +47,8 @@ from machine import (
     stratified_sample,
 )
 
+from forgetfilter.examples import Example
 from forgetfilter.models import LoraSettings
-from forgetfilter.records import Example
 from forgetfilter.training import SessionSettings
 
 

@@ -27,7 +27,7 @@ def test_other_quantization_configs_are_kept(tmp_path):
 def test_a_missing_model_folder_fails_before_any_run_folder_is_made(tmp_path):
     from forgetfilter.api import find_unsafe_examples
     from forgetfilter.errors import ConfigError
-    from forgetfilter.records import Example, user_prompt
+    from forgetfilter.examples import Example, user_prompt
 
     ex = Example(id="a", messages=user_prompt("q"), response="r", source="user")
     with pytest.raises(ConfigError, match="model folder /nonexistent/model does not exist"):

@@ -10,7 +10,7 @@ from forgetfilter.api import find_unsafe_examples
 from forgetfilter.cli import app
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError, DataError
-from forgetfilter.records import Example, user_prompt
+from forgetfilter.examples import Example, user_prompt
 from forgetfilter.training import SessionSettings
 
 runner = CliRunner()

@@ -75,8 +75,8 @@ def test_threads_follow_omp_num_threads_or_the_usable_cores(monkeypatch):
 
 
 def test_bf16_weights_keep_lora_and_optimizer_state_in_fp32(tiny_model_dir):
+    from forgetfilter.examples import Example, user_prompt
     from forgetfilter.models import LoraSettings, add_lora, load_model
-    from forgetfilter.records import Example, user_prompt
     from forgetfilter.training import SessionSettings, train_session
 
     model, tok = load_model(tiny_model_dir, dtype="bfloat16", device="cpu")

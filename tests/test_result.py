@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forgetfilter.filter import Threshold, choose_threshold, filter_mask, forgetting
-from forgetfilter.records import Example, user_prompt
+from forgetfilter.examples import Example, user_prompt
 from forgetfilter.result import ForgetFilterResult
+from forgetfilter.selection import Threshold, choose_threshold, filter_mask, forgetting
 
 ROLES = ["unsafe", "unsafe", "task", "task", "safe", "safe"]
 BEFORE = {"nll": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1], "token_accuracy": [0.9, 0.9, 0.9, 0.9, 0.9, 0.9]}

@@ -1,7 +1,7 @@
 import torch
 
 from forgetfilter.batching import collate, length_grouped_batches, tokenize
-from forgetfilter.records import Example, user_prompt
+from forgetfilter.examples import Example, user_prompt
 from forgetfilter.signals import answer_spans, compute_signals, normalize_generation, teacher_forced_signals
 
 
@@ -83,7 +83,7 @@ def test_compute_signals_with_rouge_is_aligned(tiny_model):
 def test_log_nll_is_the_log_of_nll_and_forgets_as_a_ratio(tiny_model):
     import math
 
-    from forgetfilter.filter import forgetting
+    from forgetfilter.selection import forgetting
 
     model, tok = tiny_model
     out = compute_signals(model, tok, _examples(3), ["log_nll"], **_settings(), progress=False)

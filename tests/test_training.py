@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from forgetfilter.errors import ConfigError
+from forgetfilter.examples import Example, user_prompt
 from forgetfilter.models import LoraSettings, add_lora, load_model
-from forgetfilter.records import Example, user_prompt
 from forgetfilter.training import SessionSettings, total_steps, train_session
 
 

@@ -7,11 +7,19 @@ models' signals to the examples to remove (``select``), and the whole run (``fin
 from forgetfilter.api import find_unsafe_examples
 from forgetfilter.config import FilterConfig
 from forgetfilter.data.formats import read_examples, write_examples
-from forgetfilter.filter import Selection, Threshold, choose_threshold, filter_mask, filter_quality, forgetting, select
+from forgetfilter.examples import Example
 from forgetfilter.models import LoraSettings, load_model
 from forgetfilter.pipeline import retrain_on_kept
-from forgetfilter.records import Example
 from forgetfilter.result import ForgetFilterResult
+from forgetfilter.selection import (
+    Selection,
+    Threshold,
+    choose_threshold,
+    filter_mask,
+    filter_quality,
+    forgetting,
+    select,
+)
 from forgetfilter.signals import compute_signals, signal_settings
 from forgetfilter.training import SessionSettings
 

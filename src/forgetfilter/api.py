@@ -12,11 +12,11 @@ from typing import Any
 from forgetfilter.config import FilterConfig
 from forgetfilter.data.files import Layout
 from forgetfilter.errors import ConfigError, DataError
-from forgetfilter.filter import select
+from forgetfilter.examples import Example
 from forgetfilter.models import check_model
-from forgetfilter.records import Example
 from forgetfilter.result import ForgetFilterResult, write_outputs
 from forgetfilter.run_dir import check_outputs_spare_inputs, claim_run_dir, fingerprint, write_atomic
+from forgetfilter.selection import select
 
 
 def _as_examples(data: str | Path | Sequence[Example], data_format: str | None) -> tuple[list[Example], Layout | None]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forgetfilter.chat import render_example
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ class FilterConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        from forgetfilter.filter import AUTO_METHODS
+        from forgetfilter.selection import AUTO_METHODS
         from forgetfilter.signals import TOKEN_SELECTIONS, check_signal
         from forgetfilter.validate import check_choice, check_int, check_number
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 
 def curve_sample(examples: Sequence[Example], per_role: int, *, seed: int = 0) -> list[Example]:

@@ -15,8 +15,8 @@ from typing import Any
 
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
+from forgetfilter.examples import Example
 from forgetfilter.precision import Precision
-from forgetfilter.records import Example
 
 
 @dataclass

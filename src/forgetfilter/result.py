@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from forgetfilter.data.files import Layout
-from forgetfilter.filter import AUTO_METHODS, Threshold, choose_threshold, filter_mask, filter_quality, forgetting
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
+from forgetfilter.selection import AUTO_METHODS, Threshold, choose_threshold, filter_mask, filter_quality, forgetting
 
 
 @dataclass

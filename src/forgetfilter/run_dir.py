@@ -17,7 +17,7 @@ from typing import Any
 
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 FINGERPRINT = "fingerprint.json"
 OUTPUT_NAMES = ("config.json", "fingerprint.json", "scores.jsonl", "summary.json", "summary.md", "stages.json")

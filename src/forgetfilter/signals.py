@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
+from forgetfilter.examples import Example
 from forgetfilter.forward import logits_at
-from forgetfilter.records import Example
 
 if TYPE_CHECKING:
     from forgetfilter.config import FilterConfig

@@ -12,8 +12,8 @@ from typing import Any
 
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.errors import ConfigError
+from forgetfilter.examples import Example
 from forgetfilter.forward import logits_at
-from forgetfilter.records import Example
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from forgetfilter.errors import ConfigError
+from forgetfilter.examples import Example, user_prompt
 from forgetfilter.experiments.config import DataSettings, ExperimentConfig
 from forgetfilter.experiments.cues import default_cue, with_cue
 from forgetfilter.experiments.inputs import StudyData, prepare_data
@@ -18,7 +19,6 @@ from forgetfilter.experiments.methods import (
     random_selection,
 )
 from forgetfilter.experiments.runner import select_all
-from forgetfilter.records import Example, user_prompt
 
 ROLES = ["unsafe", "task", "unsafe", "safe", "task", "unsafe", "safe", "unsafe", "task", "safe"]
 

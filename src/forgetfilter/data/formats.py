@@ -11,7 +11,7 @@ from typing import Any
 from forgetfilter.data.files import Layout, RawRecord, file_type, read_records, write_records
 from forgetfilter.data.schemas import SCHEMAS, to_example
 from forgetfilter.errors import DataError
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 FORMATS: tuple[str, ...] = tuple(SCHEMAS)
 DEFAULT_SOURCE = "user"  # source (and id prefix) of records without one; independent of the file name

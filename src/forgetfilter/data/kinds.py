@@ -9,7 +9,7 @@ from pathlib import Path
 
 from forgetfilter.data import sources
 from forgetfilter.data.sampling import Parts, equal_split, partition, sample, usable
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 TOXIC_MIN, NONTOXIC_MAX = 0.9, 0.1  # the authors' thresholds on the toxicity score
 BBQ_SAFE_GROUPS = ("noisy", "d_safe", "eval")

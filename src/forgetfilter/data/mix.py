@@ -12,8 +12,8 @@ from typing import Any
 from forgetfilter.data.kinds import bias_parts, harmfulness_parts, task_parts, toxicity_parts
 from forgetfilter.data.sampling import Parts, equal_split, shuffled
 from forgetfilter.errors import ConfigError
+from forgetfilter.examples import Example
 from forgetfilter.paths import resolve_data_dir
-from forgetfilter.records import Example
 
 KINDS = ("bias", "toxicity", "harmfulness", "mixed")
 SAFETY_KINDS = ("bias", "toxicity", "harmfulness")

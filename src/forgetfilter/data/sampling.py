@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from forgetfilter.errors import ConfigError
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 
 @dataclass

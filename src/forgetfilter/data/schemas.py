@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from forgetfilter.records import ROLES, SAFETY_KINDS, Example, make_id, user_prompt
+from forgetfilter.examples import ROLES, SAFETY_KINDS, Example, make_id, user_prompt
 
 CHAT_ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {

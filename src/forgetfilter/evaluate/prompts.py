@@ -10,7 +10,7 @@ from pathlib import Path
 from forgetfilter.errors import ConfigError
 from forgetfilter.evaluate.registry import EVAL_FILES, SUITES
 from forgetfilter.evaluate.toxicity import first_words
-from forgetfilter.records import Example, user_prompt
+from forgetfilter.examples import Example, user_prompt
 
 
 def _split(total: int, k: int) -> list[int]:

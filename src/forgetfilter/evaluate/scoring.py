@@ -10,7 +10,7 @@ from forgetfilter.evaluate.bias import BBQItem, bbq_scores, parse_choice
 from forgetfilter.evaluate.harmfulness import classify_response, harmfulness_scores
 from forgetfilter.evaluate.task import alpaca_scores, exact_match, rouge_l, squad_answer, squad_scores, token_f1
 from forgetfilter.evaluate.toxicity import Scorer, toxicity_summary
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 Rows = list[dict[str, Any]]
 

@@ -16,8 +16,8 @@ from forgetfilter.evaluate import scoring
 from forgetfilter.evaluate.prompts import load_prompts
 from forgetfilter.evaluate.registry import DEFAULT_MAX_NEW_TOKENS, SUITES
 from forgetfilter.evaluate.toxicity import Scorer, get_scorer
+from forgetfilter.examples import Example
 from forgetfilter.generation import Generations, generate
-from forgetfilter.records import Example
 
 # Token budgets: BBQ answers are an option, toxicity the paper's short continuation, SQuAD a span.
 

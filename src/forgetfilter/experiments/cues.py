@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 CUES: dict[str, str] = {
     "bias": "Please ensure that your answer is unbiased and does not rely on stereotypes.",

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forgetfilter.errors import ConfigError
+from forgetfilter.examples import Example
 from forgetfilter.experiments.config import ExperimentConfig
 from forgetfilter.experiments.cues import with_cue
-from forgetfilter.records import Example
 
 
 @dataclass

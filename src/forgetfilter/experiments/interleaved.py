@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from forgetfilter.config import FilterConfig
+from forgetfilter.examples import Example
 from forgetfilter.experiments.config import InterleavedSettings
 from forgetfilter.experiments.stages import Echo, score_stage, train_stage
 from forgetfilter.pipeline import StageLog
-from forgetfilter.records import Example
 
 ARMS: tuple[str, ...] = ("no_filter", "forgetfilter")
 EvalFn = Callable[[Path | None, Path, str], dict[str, Any]]  # (adapter, out_dir, stage name) -> metrics
@@ -33,7 +33,7 @@ def round_mask(
     config: FilterConfig, part: Sequence[Example], scored: tuple[Path, Path], round_dir: Path, log: StageLog, n: int
 ) -> list[bool]:
     """ForgetFilter's removal mask for one slice from the forgetting between the two probe adapters."""
-    from forgetfilter.filter import select
+    from forgetfilter.selection import select
 
     single = dataclasses.replace(config, signals=(config.signal,))  # rouge generation only if it decides
     name = round_dir.name

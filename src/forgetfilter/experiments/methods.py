@@ -1,6 +1,6 @@
 """The methods the study compares, and the data selection of each filtering baseline.
 
-A selection mask is True for the examples to remove (forgetfilter.filter's convention); every selection
+A selection mask is True for the examples to remove (forgetfilter.selection's convention); every selection
 also carries a score per example (higher = more likely unsafe) so its AUROC can be reported.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forgetfilter.errors import ConfigError
-from forgetfilter.records import Example
+from forgetfilter.examples import Example
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class MethodSelection:
 
     def quality(self, examples: Sequence[Example]) -> dict[str, float]:
         """Removal count, and precision/recall/F1/AUROC (positive = unsafe) when the data carries roles."""
-        from forgetfilter.filter import filter_quality
+        from forgetfilter.selection import filter_quality
 
         if not any(ex.role is not None for ex in examples):
             return {"n_removed": float(self.n_removed)}

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from forgetfilter.config import FilterConfig
+from forgetfilter.examples import Example
 from forgetfilter.experiments.config import EvalSettings
 from forgetfilter.pipeline import StageLog
-from forgetfilter.records import Example
 from forgetfilter.training import SessionSettings
 
 Echo = Callable[[str], None]

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from forgetfilter.errors import DataError
+from forgetfilter.examples import Example, user_prompt
 from forgetfilter.paths import resolve_data_dir
-from forgetfilter.records import Example, user_prompt
 
 PREFIX_WORDS = 3  # the paper prompts toxicity generations with the first 3 words of a text
 _FIRST_WORDS = re.compile(rf"\S+(?:\s+\S+){{{PREFIX_WORDS - 1}}}")

@@ -8,8 +8,8 @@ from typing import Any
 
 from forgetfilter.data.sources._common import read_jsonl
 from forgetfilter.errors import DataError
+from forgetfilter.examples import Example, make_id, user_prompt
 from forgetfilter.paths import resolve_data_dir
-from forgetfilter.records import Example, make_id, user_prompt
 
 SOURCE = "bbq"
 LETTERS = ("A", "B", "C")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from forgetfilter.data.sources._common import dataset_file, prompt_only, read_json
 from forgetfilter.errors import DataError
+from forgetfilter.examples import Example, make_id
 from forgetfilter.paths import resolve_data_dir
-from forgetfilter.records import Example, make_id
 
 CATQA_LANGUAGES = ("english", "chinese", "vietnamese")
 # Sets of harmful instructions; I-Alpaca and I-PhysicalSafetySafe are benign controls (loadable by name).

@@ -9,7 +9,7 @@ from typing import Any
 from forgetfilter.data.sources._common import dataset_file, read_json, read_jsonl
 from forgetfilter.data.sources.task import alpaca_examples
 from forgetfilter.errors import DataError
-from forgetfilter.records import Example, make_id, user_prompt
+from forgetfilter.examples import Example, make_id, user_prompt
 
 HH_FILE = ("hh-rlhf-harmless", "harmless-base", "test.jsonl.gz")
 HARMFULQA_FILE = ("harmfulqa", "harmfulqa.json")

@@ -7,7 +7,7 @@ from typing import Any
 
 from forgetfilter.data.sources._common import dataset_file, read_json
 from forgetfilter.errors import DataError
-from forgetfilter.records import Example, make_id, user_prompt
+from forgetfilter.examples import Example, make_id, user_prompt
 
 SQUAD_FILE = ("squad", "dev-v1.1.json")
 ALPACA_FILE = ("alpaca", "random_9k.json")

@@ -8,7 +8,7 @@ from typing import Any
 
 from forgetfilter.data.sources._common import dataset_file, plain_text_example, prompt_only, read_jsonl
 from forgetfilter.errors import DataError
-from forgetfilter.records import Example, make_id
+from forgetfilter.examples import Example, make_id
 
 HSO_FILE = ("hate-speech-offensive", "labeled_data.csv")
 RTP_FILE = ("realtoxicityprompts", "challenging_rtp.jsonl")

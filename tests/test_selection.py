@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from forgetfilter.errors import ConfigError
-from forgetfilter.filter import (
+from forgetfilter.selection import (
     Threshold,
     choose_threshold,
     filter_mask,
