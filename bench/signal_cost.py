@@ -5,7 +5,7 @@ and its D_noisy file, takes a seeded subsample stratified by role, and scores it
 this one process:
 
 - authors: ROUGE-1 F of a greedy generation made one example at a time (batch size 1, up to 500 new tokens,
-  as their scoring code; DESIGN.md section 2), first non-empty line, lower-cased, punctuation stripped;
+  as in the authors' scoring code), first non-empty line, lower-cased, punctuation stripped;
 - forgetfilter: batched greedy ROUGE (the run's max_new_tokens and batch size) and the teacher-forced NLL and
   token accuracy (one batched forward pass gives both).
 
@@ -32,7 +32,7 @@ from forgetfilter.config import FilterConfig
 from forgetfilter.examples import Example
 from forgetfilter.selection import filter_quality, forgetting
 
-AUTHORS_MAX_NEW_TOKENS = 500  # the authors' scoring budget (DESIGN.md section 2)
+AUTHORS_MAX_NEW_TOKENS = 500  # the authors' scoring budget (their released code)
 
 
 def authors_rouge(model: Any, tokenizer: Any, examples: Sequence[Example], *, max_new_tokens: int) -> dict[str, Any]:

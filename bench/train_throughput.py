@@ -1,6 +1,6 @@
 """Training throughput: forgetfilter's session against a plain Hugging Face Trainer, same model, data and settings.
 
-Both sides finetune a fresh LoRA adapter (DESIGN.md section 2: r=8, alpha=16, dropout 0.05 on q_proj/v_proj;
+Both sides finetune a fresh LoRA adapter (the authors' reference: r=8, alpha=16, dropout 0.05 on q_proj/v_proj;
 AdamW, lr, no warm-up, linear decay, batch size, gradient accumulation, max_length from SessionSettings) on
 the same ``--limit`` examples for ``--steps`` optimizer steps, in this one process:
 

@@ -41,7 +41,7 @@ class FilterConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     s1: SessionSettings = field(default_factory=SessionSettings)
     # S1+: 4 epochs at batch 8 without accumulation (150 steps on 300 safe examples): more optimizer steps for
-    # the same compute, since the unsafe/other gap grows with the number of S1+ steps (DESIGN.md section 6)
+    # the same compute, since the unsafe/other gap grows with the number of S1+ steps (docs/signal-study.md)
     s1_plus: SessionSettings = field(default_factory=lambda: _DEFAULT_SECTIONS["s1_plus"]())
     score_batch_size: int = 16
     max_new_tokens: int = 32  # greedy tokens for the rouge signal

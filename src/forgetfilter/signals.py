@@ -2,7 +2,7 @@
 
 Direction: for ``nll`` and ``log_nll`` (its logarithm, so forgetting is the log-ratio NLL_M2 / NLL_M1) lower
 means the example is known better; for ``token_accuracy`` and ``rouge`` higher means known better.
-``forgetting`` (see filter.py) turns each into "higher = forgotten more".
+``forgetting`` (see selection.py) turns each into "higher = forgotten more".
 """
 
 from __future__ import annotations

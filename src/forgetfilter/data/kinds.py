@@ -1,4 +1,4 @@
-"""Unsafe, safe, D_safe and evaluation examples for each safety kind (DESIGN.md §3), disjoint by construction."""
+"""Unsafe, safe, D_safe and evaluation examples for each safety kind (README, "Data"), disjoint by construction."""
 
 from __future__ import annotations
 
