@@ -191,7 +191,7 @@ def cached_scores(path: Path, examples: Sequence[Example], config: FilterConfig)
     return cached["signals"]
 
 
-def score_stage(
+def score_model(
     model: Any, tokenizer: Any, examples: Sequence[Example], config: FilterConfig, path: Path, log: StageLog, name: str
 ) -> dict[str, list[Any]]:
     """Signals for every example, cached in ``path`` (JSON keyed by signal, aligned to input order)."""
@@ -276,7 +276,7 @@ def score(
         return cached
     model, tokenizer = _load_adapter(config, adapter, record_precision(config, log).dtype)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return score_stage(model, tokenizer, examples, config, path, log, name)
+    return score_model(model, tokenizer, examples, config, path, log, name)
 
 
 def run_stages(

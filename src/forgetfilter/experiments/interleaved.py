@@ -17,8 +17,8 @@ from typing import Any
 from forgetfilter.config import FilterConfig
 from forgetfilter.examples import Example
 from forgetfilter.experiments.config import InterleavedSettings
-from forgetfilter.experiments.stages import Echo, score_stage, train_stage
-from forgetfilter.pipeline import StageLog
+from forgetfilter.experiments.stages import Echo, train_stage
+from forgetfilter.pipeline import StageLog, score
 
 ARMS: tuple[str, ...] = ("no_filter", "forgetfilter")
 EvalFn = Callable[[Path | None, Path, str], dict[str, Any]]  # (adapter, out_dir, stage name) -> metrics
@@ -37,8 +37,8 @@ def round_mask(
 
     single = dataclasses.replace(config, signals=(config.signal,))  # rouge generation only if it decides
     name = round_dir.name
-    before = score_stage(single, scored[0], part, round_dir / "scores_m1.json", log, f"{name}_score_m1")
-    after = score_stage(single, scored[1], part, round_dir / "scores_m2.json", log, f"{name}_score_m2")
+    before = score(single, scored[0], part, round_dir / "scores_m1.json", log, f"{name}_score_m1")
+    after = score(single, scored[1], part, round_dir / "scores_m2.json", log, f"{name}_score_m2")
     fraction = config.fraction if config.count is None else config.count / n  # a count is for the whole D_noisy
     chosen = select(
         before[config.signal],

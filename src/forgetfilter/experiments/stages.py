@@ -40,15 +40,6 @@ def train_stage(
     return train_or_resume(config, examples, settings, stage_dir, log, name, start=start)
 
 
-def score_stage(
-    config: FilterConfig, adapter: Path, examples: Sequence[Example], path: Path, log: StageLog, name: str
-) -> dict[str, list[Any]]:
-    """``pipeline.score``: the signals of ``examples`` under M0 + ``adapter``, cached in ``path``."""
-    from forgetfilter.pipeline import score
-
-    return score(config, adapter, examples, path, log, name)
-
-
 def _complete(path: Path, suites: Sequence[str]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
