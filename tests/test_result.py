@@ -52,3 +52,19 @@ def test_learned_by_role_reports_m1_and_m2_means_per_role():
     report = result.report()
     assert "Learned in S1?" in report and "| nll_m2 | 0.075 | 0.175 | 1.050 |" in report
     assert result.summary()["learned_by_role"] == learned
+
+
+def test_to_frame_is_the_table_indexed_by_id():
+    scores = forgetting(BEFORE["nll"], AFTER["nll"], "nll")
+    frame = _result(choose_threshold(scores, count=2)).to_frame()
+    assert list(frame.index) == [f"e{i}" for i in range(6)]
+    assert frame.sort_values("rank").index[:2].tolist() == ["e0", "e1"] and frame["removed"].sum() == 2
+    assert frame.loc["e0", "nll_m2"] == pytest.approx(1.1)
+
+
+def test_select_is_forgetting_then_the_cut_then_the_mask():
+    from forgetfilter.selection import select
+
+    chosen = select(BEFORE["nll"], AFTER["nll"], "nll", count=2)
+    assert chosen.mask.tolist() == [True, True, False, False, False, False]
+    assert chosen.threshold.budget == 2 and chosen.scores.tolist() == pytest.approx([1.0, 0.9, 0.1, 0.05, 0.0, -0.05])

@@ -7,9 +7,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from forgetfilter.data.files import Layout
 from forgetfilter.examples import Example
@@ -59,6 +62,13 @@ class ForgetFilterResult:
                 row[f"forgetting_{s}"] = float(forgot[s][i])
             rows.append(row)
         return rows
+
+    def to_frame(self) -> pd.DataFrame:
+        """``table()`` as a pandas DataFrame indexed by example id (cleanlab's ``label_issues`` shape):
+        ``result.to_frame().sort_values("rank")`` lists the most forgotten first."""
+        import pandas as pd
+
+        return pd.DataFrame(self.table()).set_index("id")
 
     def ranked(self) -> list[Example]:
         """Examples from most to least forgotten (most likely unsafe first)."""
