@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from forgetfilter.data.formats import read_examples
+from forgetfilter.data.manifest import write_mix
 from forgetfilter.data.mix import build_mix, mix_counts
 from forgetfilter.errors import ConfigError
 
@@ -102,8 +103,8 @@ def test_toxicity_thresholds(mixes):
 
 
 def test_write_is_deterministic_and_lossless(tmp_path, data_dir, mixes):
-    first = mixes[("mixed", 0.5)].write(tmp_path / "a")
-    build_mix("mixed", n=600, data_dir=data_dir).write(tmp_path / "b")
+    first = write_mix(mixes[("mixed", 0.5)], tmp_path / "a")
+    write_mix(build_mix("mixed", n=600, data_dir=data_dir), tmp_path / "b")
     for name in [*first["files"], "manifest.json"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert first["files"]["d_noisy.jsonl"]["by_role"] == {"safe": 100, "task": 200, "unsafe": 300}

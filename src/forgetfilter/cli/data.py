@@ -35,13 +35,14 @@ def build(
 
     Example: forgetfilter data build --kind bias --n 600 --out runs/bias-data
     """
+    from forgetfilter.data.manifest import write_mix
     from forgetfilter.data.mix import build_mix
 
     start = time.perf_counter()
     mix = build_mix(
         kind, n=n, unsafe_ratio=unsafe_ratio, seed=seed, data_dir=data_dir, n_safe_finetune=n_safe, n_eval=n_eval
     )
-    manifest = mix.write(out_dir)
+    manifest = write_mix(mix, out_dir)
     table = Table(title=f"{kind} mix, n={n}, unsafe ratio {unsafe_ratio}, seed {seed}")
     for column in ("file", "examples", "by role", "by source"):
         table.add_column(column)

@@ -37,12 +37,6 @@ class Mix:
     def d_safe(self) -> list[Example]:
         return self.files["d_safe"]
 
-    def write(self, out: str | Path) -> dict[str, Any]:
-        """Write the JSONL files and ``manifest.json`` into ``out``; returns the manifest."""
-        from forgetfilter.data.manifest import write_mix
-
-        return write_mix(self, Path(out))
-
 
 def mix_counts(n: int, unsafe_ratio: float) -> dict[str, int]:
     """Rounding: unsafe = floor(n·r + 0.5); the rest split equally into safe, SQuAD, Alpaca, remainder to

@@ -35,6 +35,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> StudyData:
     else:
         out = run_dir / "data"
         if not (out / "manifest.json").is_file():
+            from forgetfilter.data.manifest import write_mix
             from forgetfilter.data.mix import build_mix
 
             mix = build_mix(
@@ -46,7 +47,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> StudyData:
                 n_safe_finetune=config.data.n_safe,
                 n_eval=config.eval.n,
             )
-            mix.write(out)
+            write_mix(mix, out)
         files = {"d_noisy": out / "d_noisy.jsonl", "d_safe": out / "d_safe.jsonl"}
     noisy = read_examples(files["d_noisy"]).examples
     safe = read_examples(files["d_safe"]).examples
