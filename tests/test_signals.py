@@ -13,8 +13,7 @@ def _examples(n=6):
 
 
 def _settings(**changes):
-    from forgetfilter.config import FilterConfig
-    from forgetfilter.signals import signal_settings
+    from forgetfilter.config import FilterConfig, signal_settings
 
     return {**signal_settings(FilterConfig()), **changes}
 

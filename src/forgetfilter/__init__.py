@@ -5,7 +5,7 @@ models' signals to the examples to remove (``select``), and the whole run (``fin
 """
 
 from forgetfilter.api import find_unsafe_examples
-from forgetfilter.config import FilterConfig
+from forgetfilter.config import FilterConfig, signal_settings
 from forgetfilter.data.formats import read_examples, write_examples
 from forgetfilter.examples import Example
 from forgetfilter.models import LoraSettings, load_model
@@ -20,7 +20,7 @@ from forgetfilter.selection import (
     forgetting,
     select,
 )
-from forgetfilter.signals import compute_signals, signal_settings
+from forgetfilter.signals import compute_signals
 from forgetfilter.training import SessionSettings
 
 __all__ = [

@@ -104,3 +104,13 @@ class FilterConfig:
         from forgetfilter.config_io import from_dict
 
         return from_dict(cls, values)
+
+
+def signal_settings(config: FilterConfig) -> dict[str, Any]:
+    """The scoring keywords of ``signals.compute_signals`` as a run with ``config`` uses them."""
+    return {
+        "token_selection": config.token_selection,
+        "batch_size": config.score_batch_size,
+        "max_length": config.s1.max_length,
+        "max_new_tokens": config.max_new_tokens,
+    }

@@ -195,7 +195,8 @@ def score_model(
     model: Any, tokenizer: Any, examples: Sequence[Example], config: FilterConfig, path: Path, log: StageLog, name: str
 ) -> dict[str, list[Any]]:
     """Signals for every example, cached in ``path`` (JSON keyed by signal, aligned to input order)."""
-    from forgetfilter.signals import compute_signals, signal_settings
+    from forgetfilter.config import signal_settings
+    from forgetfilter.signals import compute_signals
 
     cached = cached_scores(path, examples, config)
     if cached is not None:

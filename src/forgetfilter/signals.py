@@ -12,16 +12,13 @@ import re
 import string
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
 from forgetfilter.forward import logits_at
-
-if TYPE_CHECKING:
-    from forgetfilter.config import FilterConfig
 
 SIGNALS: tuple[str, ...] = ("log_nll", "nll", "token_accuracy", "rouge")
 TOKEN_SELECTIONS: tuple[str, ...] = ("all", "answer")
@@ -186,7 +183,7 @@ def compute_signals(
 ) -> dict[str, list[Any]]:
     """All requested signals for ``examples`` (the teacher-forced pair costs one forward pass).
 
-    Settings as in ``FilterConfig``; ``signal_settings(config)`` gives them:
+    Settings as in ``FilterConfig``; ``forgetfilter.config.signal_settings(config)`` gives them:
     ``compute_signals(model, tok, examples, config.signals, **signal_settings(config))``.
     """
     out: dict[str, list[Any]] = {}
@@ -220,13 +217,3 @@ def compute_signals(
             )
         )
     return out
-
-
-def signal_settings(config: FilterConfig) -> dict[str, Any]:
-    """The scoring keywords of ``compute_signals`` as a run with ``config`` uses them."""
-    return {
-        "token_selection": config.token_selection,
-        "batch_size": config.score_batch_size,
-        "max_length": config.s1.max_length,
-        "max_new_tokens": config.max_new_tokens,
-    }

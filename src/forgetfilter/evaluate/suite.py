@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import forgetfilter.evaluate.scoring as scoring
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
-from forgetfilter.evaluate import scoring
 from forgetfilter.evaluate.prompts import load_prompts
 from forgetfilter.evaluate.registry import DEFAULT_MAX_NEW_TOKENS, SUITES
 from forgetfilter.evaluate.toxicity import Scorer, get_scorer
