@@ -155,3 +155,14 @@ def test_threads_compares_one_thread_with_all_cores(tiny_model_dir, noisy, tmp_p
     assert 1 in best and all(s > 0 and t > 0 for s, t in best.values())
     text = _section(md, "threads.py")
     assert "| threads | scoring ex/s |" in text
+
+
+def test_profile_stages_lists_operators_and_groups_for_both_stages(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--limit", "8", "--steps", "1"]
+    shares = _script("profile_stages").main([*argv, "--dtype", "float32", "--out-md", str(md)])
+    assert set(shares) == {"training", "scoring"}
+    for groups in shares.values():
+        assert math.isclose(sum(groups.values()), 1.0, rel_tol=1e-6) and groups.get("matmul", 0) > 0
+    text = _section(md, "profile_stages.py")
+    assert "### training" in text and "### scoring" in text and "| operator | calls |" in text
