@@ -166,3 +166,12 @@ def test_profile_stages_lists_operators_and_groups_for_both_stages(tiny_model_di
         assert math.isclose(sum(groups.values()), 1.0, rel_tol=1e-6) and groups.get("matmul", 0) > 0
     text = _section(md, "profile_stages.py")
     assert "### training" in text and "### scoring" in text and "| operator | calls |" in text
+
+
+def test_precision_modes_times_every_mode_on_one_batch(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--batch", "2", "--tokens", "16"]
+    best = _script("precision_modes").main([*argv, "--repeats", "1", "--out-md", str(md)])
+    assert list(best) == ["fp32", "autocast", "bf16 weights", "bf16 weights + autocast"]
+    assert all(f > 0 and s > 0 for f, s in best.values())
+    assert "| mode | forward s |" in _section(md, "precision_modes.py")
