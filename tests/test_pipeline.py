@@ -148,7 +148,7 @@ def test_cli_errors_are_one_line_without_traceback(files, tmp_path):
     result = runner.invoke(
         app, ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r"), "--config", str(bad)]
     )
-    assert result.exit_code == 2 and "unknown config keys ['threshold']" in result.output
+    assert result.exit_code == 2 and "unknown key 'threshold'; did you mean 'threshold_method'?" in result.output
 
 
 def test_curves_are_recorded_per_role_and_plotted(files, tiny_model_dir, tmp_path):
