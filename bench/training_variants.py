@@ -55,7 +55,8 @@ def run(data: Path, attn: str, dtype: str, autocast: bool, dropout: float, threa
         forward = time.perf_counter() - started
         if repeat:
             best_train, best_forward = min(best_train, train), min(best_forward, forward)
-    return f"| {attn} | {dtype}{' + autocast' if autocast else ''} | {dropout} | {threads} | {best_train:.2f} | {best_forward:.2f} |"
+    weights = dtype + (" + autocast" if autocast else "")
+    return f"| {attn} | {weights} | {dropout} | {threads} | {best_train:.2f} | {best_forward:.2f} |"
 
 
 def main(argv: list[str] | None = None) -> None:
