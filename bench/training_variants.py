@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 
 
-def run(data: Path, attn: str, dtype: str, autocast: bool, dropout: float, threads: int, repeats: int) -> str:
+def run(
+    data: Path,
+    model_name: str | None,
+    attn: str,
+    dtype: str,
+    autocast: bool,
+    dropout: float,
+    threads: int,
+    repeats: int,
+    tokens: int = 256,
+) -> str:
     import torch
     import torch.nn.functional as F
 
@@ -24,7 +34,7 @@ def run(data: Path, attn: str, dtype: str, autocast: bool, dropout: float, threa
 
     examples = read_examples(data).examples[:64]
     torch.set_num_threads(threads)
-    model, tokenizer = load_model(None, dtype=dtype)
+    model, tokenizer = load_model(model_name, dtype=dtype)
     if attn != "sdpa":
         for module in model.modules():
             if hasattr(module, "config"):
@@ -32,10 +42,11 @@ def run(data: Path, attn: str, dtype: str, autocast: bool, dropout: float, threa
     torch.manual_seed(0)
     model = add_lora(model, LoraSettings(dropout=dropout))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    ids = tokenizer(" ".join(e.prompt_text + " " + e.response for e in examples))["input_ids"][: 8 * 256]
-    x = torch.tensor(ids).view(8, 256)
+    ids = tokenizer(" ".join(e.prompt_text + " " + e.response for e in examples))["input_ids"]
+    ids = (ids * (8 * tokens // len(ids) + 1))[: 8 * tokens]  # repeated when the examples are shorter
+    x = torch.tensor(ids).view(8, tokens)
     mask = torch.ones_like(x)
-    mask[4:, 200:] = 0
+    mask[4:, tokens * 25 // 32 :] = 0  # rows 4-7 padded from 200 of 256 on
     best_forward = best_train = float("inf")
     for repeat in range(repeats + 1):  # the first is a warm-up
         context = torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast)
@@ -59,20 +70,27 @@ def run(data: Path, attn: str, dtype: str, autocast: bool, dropout: float, threa
     return f"| {attn} | {weights} | {dropout} | {threads} | {best_train:.2f} | {best_forward:.2f} |"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", default=None, help="hub id, folder or .gguf (default: SmolLM2-135M-Instruct)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=256, help="tokens per row of the 8-row batch")
     args = parser.parse_args(argv)
     print("| attention | weights | LoRA dropout | threads | train step s | forward s |\n|---|---|---|---|---|---|")
-    for threads in (2, 1):
-        for attn in ("sdpa", "eager"):
-            for dtype, autocast in (("bfloat16", False), ("float32", True)):
-                for dropout in (0.05, 0.0):
-                    if threads == 1 and dropout == 0.0:
-                        continue
-                    print(run(args.data, attn, dtype, autocast, dropout, threads, args.repeats), flush=True)
-    print(run(args.data, "sdpa", "float32", False, 0.05, 2, args.repeats))
+    rows = []
+    settings = [
+        (attn, dtype, autocast, dropout, threads)
+        for threads in (2, 1)
+        for attn in ("sdpa", "eager")
+        for dtype, autocast in (("bfloat16", False), ("float32", True))
+        for dropout in (0.05, 0.0)
+        if threads == 2 or dropout
+    ]
+    for attn, dtype, autocast, dropout, threads in [*settings, ("sdpa", "float32", False, 0.05, 2)]:
+        rows.append(run(args.data, args.model, attn, dtype, autocast, dropout, threads, args.repeats, args.tokens))
+        print(rows[-1], flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -175,3 +175,17 @@ def test_precision_modes_times_every_mode_on_one_batch(tiny_model_dir, noisy, tm
     assert list(best) == ["fp32", "autocast", "bf16 weights", "bf16 weights + autocast"]
     assert all(f > 0 and s > 0 for f, s in best.values())
     assert "| mode | forward s |" in _section(md, "precision_modes.py")
+
+
+def test_training_variants_times_every_setting(tiny_model_dir, noisy):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        rows = _script("training_variants").main(
+            ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--repeats", "1"]
+        )
+    finally:
+        torch.set_num_threads(before)
+    assert len(rows) == 13 and rows[0].startswith("| sdpa | bfloat16 | 0.05 | 2 |")
+    assert any(r.startswith("| eager | float32 + autocast | 0.0 | 2 |") for r in rows)
