@@ -64,12 +64,11 @@ def find_unsafe_examples(
     if cuts & overrides.keys():  # a threshold given here replaces the config's, of whichever kind
         overrides = {**dict.fromkeys(cuts - overrides.keys()), **overrides}
     config = config or FilterConfig()
-    for section in ("lora", "s1", "s1_plus"):  # s1_plus={"max_steps": 100} changes only that key of the config's
-        if isinstance(overrides.get(section), dict):
-            from forgetfilter.config_io import from_dict
+    sections = {k: overrides.pop(k) for k in ("lora", "s1", "s1_plus") if isinstance(overrides.get(k), dict)}
+    if sections:  # s1_plus={"max_steps": 100} changes only that key of the config's section
+        from forgetfilter.config_io import from_dict
 
-            kind = type(getattr(config, section))
-            overrides[section] = from_dict(kind, overrides[section], section, base=getattr(config, section))
+        config = from_dict(FilterConfig, sections, base=config)
     config = replace(config, **overrides)
     noisy, layout = _as_examples(data, data_format)
     safe_examples, _ = _as_examples(safe, None)

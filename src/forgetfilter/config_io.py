@@ -102,14 +102,22 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from None
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.setdefault(part, {}), dict):
-                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
-            node = node[part]
-        node[parts[-1]] = value
+        try:
+            set_dotted(out, key.strip(), value)
+        except ConfigError as exc:
+            raise ConfigError(f"override {item!r}: {exc}") from None
     return out
+
+
+def set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
+    """``values["a"]["b"] = value`` for ``key`` ``a.b``, creating sections that are missing."""
+    node = values
+    *sections, last = key.split(".")
+    for part in sections:
+        if not isinstance(node.setdefault(part, {}), dict):
+            raise ConfigError(f"{part!r} is a value, not a section")
+        node = node[part]
+    node[last] = value
 
 
 def read_mapping(path: str | Path) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def resolve_config(path: Path | None, overrides: list[str], flags: dict[str, Any
     flags. A threshold given on the command line replaces the file's threshold of any kind; ``--s1-epochs`` and
     ``--s1-plus-epochs`` clear a step count from the file (steps win over epochs when both are flags)."""
     from forgetfilter.config import FilterConfig
-    from forgetfilter.config_io import apply_overrides, from_dict, read_mapping
+    from forgetfilter.config_io import apply_overrides, from_dict, read_mapping, set_dotted
     from forgetfilter.errors import ConfigError
 
     values = read_mapping(path) if path is not None else {}
@@ -113,13 +113,7 @@ def resolve_config(path: Path | None, overrides: list[str], flags: dict[str, Any
     try:
         values = apply_overrides(values, overrides)
         for key, value in {**cleared, **flags}.items():
-            node = values
-            *sections, last = key.split(".")
-            for section in sections:
-                node = node.setdefault(section, {})
-                if not isinstance(node, dict):
-                    raise ConfigError(f"{section} must be a mapping of settings, got {node!r}")
-            node[last] = value
+            set_dotted(values, key, value)
         return from_dict(FilterConfig, values)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}" if path is not None else str(exc)) from None
