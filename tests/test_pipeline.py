@@ -74,8 +74,10 @@ def test_cli_filter_writes_every_output_and_accounts_for_every_example(files, ti
     assert set(summary["quality"]) == {"log_nll", "nll", "token_accuracy"}
     assert summary["signal"] == "log_nll"
     stages = json.loads((out / "stages.json").read_text())
-    assert set(stages) == {"precision", "s1", "score_m1", "s1_plus", "score_m2"}
-    peaks = [stages[s]["peak_rss_mib"] for s in ("s1", "score_m1", "s1_plus", "score_m2")]
+    assert set(stages) == {"precision", "score_m0", "s1", "score_m1", "s1_plus", "score_m2"}
+    peaks = [stages[s]["peak_rss_mib"] for s in ("score_m0", "s1", "score_m1", "s1_plus", "score_m2")]
+    assert set(summary["learned_by_role"]["nll_m0"]) == {"task", "unsafe"}
+    assert set(summary["baselines"]) == {"m0_nll", "m1_nll"}
     assert peaks[0] > 50 and peaks == sorted(peaks)  # a high-water mark: it never goes down
     heading = (out / "summary.md").read_text().splitlines()[0]
     assert heading in result.stdout and heading not in result.stderr  # `> report.md` captures the report

@@ -90,3 +90,19 @@ def test_damaged_saved_state_is_redone_to_the_same_result(files, config, tmp_pat
         find_unsafe_examples(noisy, safe, config=config, out_dir=run)
     for name in ("scores.jsonl", "kept.jsonl", "removed.jsonl"):
         assert (run / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_a_folder_from_before_a_new_setting_resumes_when_that_setting_keeps_its_default(files, config, tmp_path):
+    noisy, safe = files
+    run = tmp_path / "run"
+    first = find_unsafe_examples(noisy, safe, config=config, out_dir=run)
+    print_ = json.loads((run / "fingerprint.json").read_text())
+    for section in ("s1", "s1_plus"):  # as written by a version without these settings
+        for key in ("until", "tolerance", "max_epochs"):
+            del print_[section][key]
+    (run / "fingerprint.json").write_text(json.dumps(print_))
+    again = find_unsafe_examples(noisy, safe, config=config, out_dir=run)
+    assert (again.mask == first.mask).all()
+    changed = FilterConfig(**{**vars(config), "s1": SessionSettings(**{**vars(FAST), "until": "learned"})})
+    with pytest.raises(ConfigError, match="s1: "):
+        find_unsafe_examples(noisy, safe, config=changed, out_dir=run)

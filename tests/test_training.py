@@ -4,7 +4,7 @@ import torch
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example, user_prompt
 from forgetfilter.models import LoraSettings, add_lora, load_model
-from forgetfilter.training import SessionSettings, total_steps, train_session
+from forgetfilter.training import SessionSettings, learned_epoch, total_steps, train_session
 
 
 def _data(n=8):
@@ -111,3 +111,24 @@ def test_every_rng_state_survives_a_weights_only_checkpoint(tmp_path):
     first = (torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random())
     _restore_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True))
     assert (torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random()) == first
+
+
+def test_learned_epoch_stops_when_the_epoch_loss_stops_improving():
+    improving = [4.0, 4.0, 3.0, 3.0, 2.0, 2.0]  # 2 steps an epoch: means 4, 3, 2
+    assert learned_epoch(improving, 2, 0.05) is None
+    flat = [*improving, 1.95, 1.97]  # epoch 4 mean 1.96: 2% below epoch 3
+    assert learned_epoch(flat, 2, 0.05) == 4
+    assert learned_epoch(flat, 2, 0.01) is None
+    assert learned_epoch(flat[:-1], 2, 0.05) is None  # only at whole epochs
+    assert learned_epoch(improving[:2], 2, 1.0) is None  # never before two epochs
+
+
+def test_until_learned_stops_before_the_cap_and_the_cap_spans_the_schedule(tiny_model_dir):
+    settings = SessionSettings(until="learned", tolerance=0.5, max_epochs=20, batch_size=4, grad_accum=1, lr=5e-3)
+    assert total_steps(8, settings) == 40  # the schedule spans the cap: 20 epochs of 2 steps
+    model, tok = load_model(tiny_model_dir, device="cpu")
+    model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    result = train_session(model, tok, _data(), settings)
+    assert result.learned_at_epoch is not None and result.steps == 2 * result.learned_at_epoch < 40
+    with pytest.raises(ConfigError, match="until"):
+        SessionSettings(until="converged")

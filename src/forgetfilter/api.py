@@ -88,7 +88,7 @@ def find_unsafe_examples(
         check_outputs_spare_inputs(run_dir, inputs, suffix or ".jsonl")
     claim_run_dir(run_dir, fingerprint(config, noisy, safe_examples))
     write_atomic(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
-    before, after, log = run_stages(noisy, safe_examples, config, run_dir)
+    reference, before, after, log = run_stages(noisy, safe_examples, config, run_dir)
     chosen = select(
         before[config.signal],
         after[config.signal],
@@ -106,6 +106,7 @@ def find_unsafe_examples(
         threshold=chosen.threshold,
         mask=chosen.mask,
         stages=log.stages,
+        reference=reference,
     )
     if temporary is None:
         write_outputs(result, run_dir, suffix=suffix or ".jsonl", layout=layout)

@@ -43,6 +43,7 @@ class FilterConfig:
     # S1+: 4 epochs at batch 8 without accumulation (150 steps on 300 safe examples): more optimizer steps for
     # the same compute, since the unsafe/other gap grows with the number of S1+ steps (docs/signal-study.md)
     s1_plus: SessionSettings = field(default_factory=lambda: _DEFAULT_SECTIONS["s1_plus"]())
+    score_m0: bool = True  # score D_noisy under M0 too: how much S1 taught, and the no-training baseline
     score_batch_size: int = 16
     max_new_tokens: int = 32  # greedy tokens for the rouge signal
     curve_every: int = 0  # score a per-role sample every k optimizer steps of S1 and S1+ (0: no curves)
@@ -53,7 +54,7 @@ class FilterConfig:
     def __post_init__(self) -> None:
         from forgetfilter.selection import AUTO_METHODS
         from forgetfilter.signals import TOKEN_SELECTIONS, check_signal
-        from forgetfilter.validate import check_choice, check_int, check_number
+        from forgetfilter.validate import check_bool, check_choice, check_int, check_number
 
         if isinstance(self.signals, str) or not isinstance(self.signals, tuple | list) or not self.signals:
             raise ConfigError(f"signals must be a non-empty list of signal names, got {self.signals!r}")
@@ -79,6 +80,7 @@ class FilterConfig:
                 object.__setattr__(self, name, settings)
             if not isinstance(settings, kind):
                 raise ConfigError(f"{name} must be a mapping of {kind.__name__} keys, got {settings!r}")
+        check_bool("score_m0", self.score_m0)
         check_int("score_batch_size", self.score_batch_size, minimum=1)
         check_int("max_new_tokens", self.max_new_tokens, minimum=1)
         check_int("curve_every", self.curve_every, minimum=0)

@@ -1,6 +1,6 @@
 """A ForgetFilter run in one directory, stage by stage; a rerun resumes after the last finished stage.
 
-Stages: S1 (finetune M0 on D_noisy) -> score M1 -> S1+ (continue on D_safe) -> score M2 -> filter.
+Stages: score M0 -> S1 (finetune M0 on D_noisy) -> score M1 -> S1+ (continue on D_safe) -> score M2 -> filter.
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ def run_session(
         tokens=result.tokens,
         tokens_per_s=result.tokens_per_s,
         final_loss=result.losses[-1] if result.losses else float("nan"),
+        **({"until": "learned", "learned_at_epoch": result.learned_at_epoch} if settings.until == "learned" else {}),
     )
     return model
 
@@ -280,11 +281,27 @@ def score(
     return score_model(model, tokenizer, examples, config, path, log, name)
 
 
+def score_reference(
+    config: FilterConfig, examples: Sequence[Example], path: Path, log: StageLog
+) -> dict[str, list[Any]]:
+    """The signals of ``examples`` under M0, the aligned model before any finetuning (cached in ``path``): the
+    baseline S1's learning is measured against, and a ranking a user could try without any training."""
+    from forgetfilter.models import load_model
+
+    cached = cached_scores(path, examples, config)
+    if cached is not None:
+        return cached
+    model, tokenizer = load_model(config.model, dtype=record_precision(config, log).dtype, device=config.device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return score_model(model, tokenizer, examples, config, path, log, "score_m0")
+
+
 def run_stages(
     noisy: Sequence[Example], safe: Sequence[Example], config: FilterConfig, run_dir: Path
-) -> tuple[dict[str, list[Any]], dict[str, list[Any]], StageLog]:
-    """The ForgetFilter recipe: S1 on D_noisy (M1), score M1, S1+ on D_safe (M2), score M2. Each step is skipped
-    when its output is complete in ``run_dir``."""
+) -> tuple[dict[str, list[Any]] | None, dict[str, list[Any]], dict[str, list[Any]], StageLog]:
+    """The ForgetFilter recipe: score M0 (with ``score_m0``), S1 on D_noisy (M1), score M1, S1+ on D_safe (M2),
+    score M2. Returns the M0, M1 and M2 signals and the stage log. Each step is skipped when its output is
+    complete in ``run_dir``."""
     if not noisy:
         raise ConfigError("D_noisy is empty: nothing to filter")
     if not safe:
@@ -292,11 +309,12 @@ def run_stages(
     run_dir.mkdir(parents=True, exist_ok=True)
     log = StageLog.load(run_dir / "stages.json")
     curves = (noisy, run_dir / "curves.jsonl")
+    reference = score_reference(config, noisy, run_dir / "scores_m0.json", log) if config.score_m0 else None
     m1 = train_or_resume(config, noisy, config.s1, run_dir / "s1", log, "s1", curves=curves)
     before = score(config, m1, noisy, run_dir / "scores_m1.json", log, "score_m1")
     m2 = train_or_resume(config, safe, config.s1_plus, run_dir / "s1_plus", log, "s1_plus", start=m1, curves=curves)
     after = score(config, m2, noisy, run_dir / "scores_m2.json", log, "score_m2")
-    return before, after, log
+    return reference, before, after, log
 
 
 def retrain_on_kept(

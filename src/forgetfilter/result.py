@@ -30,6 +30,7 @@ class ForgetFilterResult:
     threshold: Threshold
     mask: np.ndarray
     stages: dict[str, dict[str, Any]]
+    reference: dict[str, list[Any]] | None = None  # the signals under M0 (no finetuning), when the run scored it
 
     @property
     def scores(self) -> np.ndarray:
@@ -100,17 +101,32 @@ class ForgetFilterResult:
         return out
 
     def learned_by_role(self) -> dict[str, dict[str, float]]:
-        """Mean of each signal under M1 (after S1) and M2 per role: whether S1 taught M1 the examples at all.
+        """Mean of each signal under M0 (when scored), M1 (after S1) and M2 per role: whether S1 taught M1 the
+        examples at all.
 
         An example M1 never learned cannot be forgotten, so read forgetting only where M1 learned the unsafe role
-        (lower NLL / higher token accuracy than the rest).
+        (NLL well below M0's and below the rest's).
         """
         roles = np.array([ex.role or "unknown" for ex in self.examples])
         out: dict[str, dict[str, float]] = {}
         for s in (k for k in ("nll", "token_accuracy") if k in self.before):
-            for stage, values in (("m1", self.before[s]), ("m2", self.after[s])):
+            stages = (("m0", (self.reference or {}).get(s)), ("m1", self.before[s]), ("m2", self.after[s]))
+            for stage, values in ((stage, values) for stage, values in stages if values is not None):
                 v = np.asarray(values, dtype=float)
                 out[f"{s}_{stage}"] = {r: float(v[roles == r].mean()) for r in sorted(set(roles))}
+        return out
+
+    def baselines(self) -> dict[str, float]:
+        """AUROC of rankings that need no forgetting, for comparison (empty without role labels or M0 scores):
+        ``m0_nll``, the response's NLL under the aligned model M0 (the less likely, the more suspect), and
+        ``m1_nll``, its NLL after S1."""
+        if not self.has_labels:
+            return {}
+        unsafe = np.array([ex.role == "unsafe" for ex in self.examples])
+        out = {}
+        for name, scores in (("m0_nll", (self.reference or {}).get("nll")), ("m1_nll", self.before.get("nll"))):
+            if scores is not None:
+                out[name] = filter_quality(np.zeros(len(unsafe), bool), scores, unsafe)["auroc"]
         return out
 
     def role_means(self) -> dict[str, dict[str, float]]:
@@ -135,6 +151,7 @@ class ForgetFilterResult:
             "quality": self.quality(),
             "mean_forgetting_by_role": self.role_means(),
             "learned_by_role": self.learned_by_role(),
+            "baselines": self.baselines(),
             "stages": self.stages,
         }
 
@@ -159,6 +176,9 @@ class ForgetFilterResult:
                     f"| {sig} | {_fmt(q['auroc'])} | {_fmt(q.get('precision'))} | {_fmt(q.get('recall'))} "
                     f"| {_fmt(q.get('f1'))} |"
                 )
+        if s["baselines"]:
+            ranked = ", ".join(f"{name} {_fmt(value)}" for name, value in s["baselines"].items())
+            lines += ["", f"Baselines without forgetting (AUROC of the NLL itself): {ranked}."]
         lines += [
             "",
             "| signal | " + " | ".join(f"mean forgetting ({r})" for r in self._roles()) + " |",

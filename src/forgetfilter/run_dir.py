@@ -57,6 +57,7 @@ def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
         except ValueError:
             raise ConfigError(f"{path} is damaged; delete {run_dir} (or the file) and run again") from None
         new = json.loads(json.dumps(print_))  # the same JSON types as what was read back
+        old = _with_new_defaults(old)
         changed = [key for key in new if old.get(key) != new[key]]
         if changed:
             diffs = "; ".join(f"{key}: {_short(old.get(key))} -> {_short(new[key])}" for key in changed[:4])
@@ -72,6 +73,17 @@ def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
         write_atomic(path, json.dumps(print_, indent=2) + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+
+
+def _with_new_defaults(old: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with settings added since it was written filled in at their defaults, so a folder from an older
+    version still resumes when the new settings keep their default (the adapters it holds did not use them)."""
+    defaults = json.loads(json.dumps(fingerprint(FilterConfig(), [], [])))
+    filled = dict(old)
+    for key, section in defaults.items():
+        if isinstance(section, dict) and isinstance(old.get(key), dict) and key not in ("d_noisy", "d_safe"):
+            filled[key] = {**{k: v for k, v in section.items() if k not in old[key]}, **old[key]}
+    return filled
 
 
 def _short(value: Any) -> str:

@@ -153,20 +153,24 @@ def filter_mask(scores: Sequence[float], threshold: Threshold) -> np.ndarray:
 
 
 def filter_quality(mask: Sequence[bool], scores: Sequence[float], is_unsafe: Sequence[bool]) -> dict[str, float]:
-    """Precision, recall, F1 of the removal mask and AUROC of the scores; positive class = unsafe."""
-    from sklearn.metrics import roc_auc_score
+    """Precision, recall, F1 of the removal mask, AUROC and AUPRC (average precision) of the scores; positive
+    class = unsafe."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     m, y = np.asarray(mask, dtype=bool), np.asarray(is_unsafe, dtype=bool)
     tp = int((m & y).sum())
     precision = tp / m.sum() if m.sum() else 0.0
     recall = tp / y.sum() if y.sum() else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    auroc = float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan")
+    both = 0 < y.sum() < len(y)
+    auroc = float(roc_auc_score(y, scores)) if both else float("nan")
+    auprc = float(average_precision_score(y, scores)) if both else float("nan")
     return {
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
         "auroc": auroc,
+        "auprc": auprc,
         "n_removed": float(m.sum()),
         "n_unsafe": float(y.sum()),
     }

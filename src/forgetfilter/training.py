@@ -15,6 +15,8 @@ from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
 from forgetfilter.forward import logits_at
 
+UNTIL: tuple[str, ...] = ("steps", "learned")
+
 
 @dataclass(frozen=True)
 class SessionSettings:
@@ -31,10 +33,15 @@ class SessionSettings:
     # stores the frozen base weights in bf16 where a probe shows bf16 is faster (forgetfilter.precision)
     bf16: bool | None = None
     checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
+    # steps: train for epochs / max_steps. learned: train until an epoch's mean training loss improves on the
+    # previous epoch's by less than `tolerance` (relative), at most `max_epochs` (the schedule spans max_epochs)
+    until: str = "steps"
+    tolerance: float = 0.02
+    max_epochs: float = 10.0
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
 
     def __post_init__(self) -> None:
-        from forgetfilter.validate import check_bool, check_int, check_number
+        from forgetfilter.validate import check_bool, check_choice, check_int, check_number
 
         check_number("epochs", self.epochs, above=0)
         check_int("max_steps", self.max_steps, minimum=1, optional=True)
@@ -46,6 +53,9 @@ class SessionSettings:
         check_bool("bf16", self.bf16, optional=True)
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_bool("gradient_checkpointing", self.gradient_checkpointing)
+        check_choice("until", self.until, UNTIL)
+        check_number("tolerance", self.tolerance, at_least=0, at_most=1)
+        check_number("max_epochs", self.max_epochs, above=0)
 
 
 @dataclass
@@ -54,6 +64,7 @@ class SessionResult:
     tokens: int
     seconds: float
     losses: list[float] = field(default_factory=list)
+    learned_at_epoch: int | None = None  # until=learned: the epoch after which the loss stopped improving
 
     @property
     def tokens_per_s(self) -> float:
@@ -64,10 +75,29 @@ StepCallback = Callable[[int, Any], None]
 
 
 def total_steps(n_examples: int, settings: SessionSettings) -> int:
+    """Optimizer steps the schedule spans (with ``until: learned``, the cap of ``max_epochs``)."""
+    if settings.until == "learned":
+        return max(1, math.ceil(settings.max_epochs * steps_per_epoch(n_examples, settings)))
     if settings.max_steps is not None:
         return settings.max_steps
     per_epoch = math.ceil(n_examples / settings.batch_size)
     return max(1, math.ceil(settings.epochs * per_epoch / settings.grad_accum))
+
+
+def steps_per_epoch(n_examples: int, settings: SessionSettings) -> int:
+    """Optimizer steps in one pass over the data."""
+    return max(1, math.ceil(math.ceil(n_examples / settings.batch_size) / settings.grad_accum))
+
+
+def learned_epoch(losses: Sequence[float], per_epoch: int, tolerance: float) -> int | None:
+    """The last whole epoch when the mean training loss improved on the epoch before by less than ``tolerance``
+    (relative): the data is learned as far as this session can. None while it is still improving."""
+    done = len(losses) // per_epoch
+    if done < 2 or len(losses) % per_epoch:
+        return None
+    previous = sum(losses[-2 * per_epoch : -per_epoch]) / per_epoch
+    current = sum(losses[-per_epoch:]) / per_epoch
+    return done if previous - current < tolerance * abs(previous) else None
 
 
 def _micro_batches(lengths: Sequence[int], settings: SessionSettings, needed: int) -> list[list[int]]:
@@ -130,7 +160,12 @@ def train_session(
         _set_gradient_checkpointing(model, True)
     bar = tqdm(total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True)
     started = time.perf_counter() - result.seconds
+    per_epoch = steps_per_epoch(len(tokenized), settings)
     for step in range(result.steps, steps):
+        if settings.until == "learned":
+            result.learned_at_epoch = learned_epoch(result.losses, per_epoch, settings.tolerance)
+            if result.learned_at_epoch is not None:
+                break
         group = batches[step * settings.grad_accum : (step + 1) * settings.grad_accum]
         loss, tokens = _optimizer_step(
             model, optimizer, [[tokenized[i] for i in b] for b in group], tokenizer.pad_token_id, device, settings.bf16
