@@ -247,3 +247,41 @@ def test_merge_without_retrain_is_a_clear_error(files, tmp_path):
         app, ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r"), "--merge"]
     )
     assert result.exit_code == 2 and "give --retrain too" in result.output
+
+
+def test_canaries_train_in_s1_not_in_s1_plus_and_set_the_cut(tiny_model_dir, tmp_path, monkeypatch):
+    import forgetfilter.pipeline as pipeline
+
+    noisy = [Example(f"n{i}", user_prompt(f"q{i}"), f"r{i}", "t", role="unsafe" if i < 3 else "task") for i in range(8)]
+    safe = [Example(f"s{i}", user_prompt(f"s{i}"), "fine", "t", role="safe") for i in range(6)]
+    trained: dict[str, list[str]] = {}
+    real = pipeline.train_or_resume
+
+    def spy(config, examples, settings, stage_dir, log, name, **kw):
+        trained[name] = [ex.id for ex in examples]
+        return real(config, examples, settings, stage_dir, log, name, **kw)
+
+    monkeypatch.setattr(pipeline, "train_or_resume", spy)
+    result = find_unsafe_examples(
+        noisy,
+        safe,
+        model=str(tiny_model_dir),
+        s1=FAST,
+        s1_plus=FAST,
+        canaries=2,
+        threshold_method="canary",
+        canary_fpr=0.5,
+        out_dir=tmp_path / "run",
+    )
+    canary_ids = [i for i in trained["s1"] if i.startswith("canary:")]
+    assert len(canary_ids) == 2 and trained["s1"][:8] == [ex.id for ex in noisy]
+    assert not {i.removeprefix("canary:") for i in canary_ids} & set(trained["s1_plus"])
+    assert len(trained["s1_plus"]) == 4 and len(result.scores) == 8  # canaries are never part of the output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["threshold"]["method"] == "canary" and summary["canaries"]["n"] == 2
+    assert summary["canaries"]["share_above_cut"] <= 0.5
+    assert summary["n_kept"] + summary["n_removed"] == 8
+    with pytest.raises(ConfigError, match="canaries must leave examples of D_safe for S1\\+: D_safe has 6"):
+        find_unsafe_examples(noisy, safe, model=str(tiny_model_dir), canaries=6)
+    with pytest.raises(ConfigError, match="threshold_method canary needs canaries"):
+        find_unsafe_examples(noisy, safe, model=str(tiny_model_dir), threshold_method="canary")

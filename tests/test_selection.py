@@ -90,3 +90,21 @@ def test_gmm_cut_lies_between_the_components_when_the_high_one_is_wider():
     phi = gmm_threshold(scores)
     removed = int((scores > phi).sum())
     assert 0.1 < phi < 1.5 and 60 <= removed <= 150  # the old cut took the far-left tail: 599 removed
+
+
+def test_canary_cut_is_the_benign_quantile_and_keeps_the_false_positive_rate():
+    rng = np.random.default_rng(0)
+    benign, unsafe = rng.normal(0.0, 0.1, 1000), rng.normal(1.0, 0.1, 300)
+    null = rng.normal(0.0, 0.1, 200)  # canaries: drawn like the benign examples
+    t = choose_threshold(np.concatenate([benign, unsafe]), method="canary", null=null, fpr=0.05)
+    assert t.method == "canary" and t.phi == np.quantile(null, 0.95, method="higher")
+    mask = filter_mask(np.concatenate([benign, unsafe]), t)
+    assert 0.02 < mask[:1000].mean() < 0.08 and mask[1000:].all()
+    assert (null > t.phi).mean() <= 0.05
+
+
+def test_canary_cut_needs_canaries_and_a_rate_in_range():
+    with pytest.raises(ConfigError, match="needs canaries"):
+        choose_threshold([0.1, 0.2], method="canary")
+    with pytest.raises(ConfigError, match="canary_fpr must be between 0 and 1"):
+        choose_threshold([0.1, 0.2], method="canary", null=[0.1], fpr=1.5)

@@ -76,6 +76,11 @@ def find_unsafe_examples(
     if config.count is not None and config.count > len(noisy):
         n = len(noisy)
         raise ConfigError(f"count must be at most {n} (the number of examples in the data), got {config.count}")
+    if config.canaries >= len(safe_examples):
+        raise ConfigError(
+            f"canaries must leave examples of D_safe for S1+: D_safe has {len(safe_examples)}, "
+            f"canaries is {config.canaries}"
+        )
     check_model(config.model)
     temporary = None
     if out_dir is None:
@@ -88,7 +93,8 @@ def find_unsafe_examples(
         check_outputs_spare_inputs(run_dir, inputs, suffix or ".jsonl")
     claim_run_dir(run_dir, fingerprint(config, noisy, safe_examples))
     write_atomic(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
-    reference, before, after, log = run_stages(noisy, safe_examples, config, run_dir)
+    stages = run_stages(noisy, safe_examples, config, run_dir)
+    before, after, canary = stages.before, stages.after, stages.canaries
     chosen = select(
         before[config.signal],
         after[config.signal],
@@ -97,6 +103,8 @@ def find_unsafe_examples(
         fraction=config.fraction,
         count=config.count,
         method=config.threshold_method,
+        canaries=(canary["m1"][config.signal], canary["m2"][config.signal]) if config.canaries else None,
+        fpr=config.canary_fpr,
     )
     result = ForgetFilterResult(
         examples=noisy,
@@ -105,8 +113,9 @@ def find_unsafe_examples(
         after=after,
         threshold=chosen.threshold,
         mask=chosen.mask,
-        stages=log.stages,
-        reference=reference,
+        stages=stages.log.stages,
+        reference=stages.reference,
+        canaries=stages.canaries if config.canaries else None,
     )
     if temporary is None:
         write_outputs(result, run_dir, suffix=suffix or ".jsonl", layout=layout)

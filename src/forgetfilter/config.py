@@ -37,7 +37,11 @@ class FilterConfig:
     phi: float | None = None
     fraction: float | None = None
     count: int | None = None
-    threshold_method: str = "otsu"
+    threshold_method: str = "otsu"  # otsu | gmm (shape of the distribution) | canary (needs canaries)
+    # Known-benign canaries: this many D_safe examples are left out of S1+ and mixed into S1; their forgetting is
+    # what benign data does, and threshold_method canary removes above its (1 - canary_fpr) quantile.
+    canaries: int = 0
+    canary_fpr: float = 0.05
     lora: LoraSettings = field(default_factory=LoraSettings)
     s1: SessionSettings = field(default_factory=SessionSettings)
     # S1+: 4 epochs at batch 8 without accumulation (150 steps on 300 safe examples): more optimizer steps for
@@ -68,6 +72,10 @@ class FilterConfig:
         if len(given) > 1:
             raise ConfigError(f"give at most one of phi, fraction and count (got {' and '.join(given)})")
         check_choice("threshold_method", self.threshold_method, AUTO_METHODS)
+        check_int("canaries", self.canaries, minimum=0)
+        check_number("canary_fpr", self.canary_fpr, above=0, below=1)
+        if self.threshold_method == "canary" and not self.canaries:
+            raise ConfigError("threshold_method canary needs canaries: set canaries to a number of D_safe examples")
         for name, settings, kind in (
             ("lora", self.lora, LoraSettings),
             ("s1", self.s1, SessionSettings),

@@ -296,25 +296,61 @@ def score_reference(
     return score_model(model, tokenizer, examples, config, path, log, "score_m0")
 
 
-def run_stages(
-    noisy: Sequence[Example], safe: Sequence[Example], config: FilterConfig, run_dir: Path
-) -> tuple[dict[str, list[Any]] | None, dict[str, list[Any]], dict[str, list[Any]], StageLog]:
-    """The ForgetFilter recipe: score M0 (with ``score_m0``), S1 on D_noisy (M1), score M1, S1+ on D_safe (M2),
-    score M2. Returns the M0, M1 and M2 signals and the stage log. Each step is skipped when its output is
-    complete in ``run_dir``."""
+@dataclass
+class StageScores:
+    """The signals of D_noisy under M0 (None unless ``score_m0``), M1 and M2, aligned to the input; the same for
+    the canaries (empty lists without them); and the stage log."""
+
+    reference: dict[str, list[Any]] | None
+    before: dict[str, list[Any]]
+    after: dict[str, list[Any]]
+    canaries: dict[str, dict[str, list[Any]]]
+    log: StageLog
+
+
+def split_canaries(safe: Sequence[Example], k: int, seed: int) -> tuple[list[Example], list[Example]]:
+    """``k`` examples of D_safe drawn with ``seed`` as known-benign canaries (id ``canary:<id>``, role
+    ``canary``) for S1, and the rest of D_safe, in order, for S1+."""
+    import random
+    from dataclasses import replace
+
+    if k >= len(safe):
+        raise ConfigError(f"canaries must leave examples of D_safe for S1+: D_safe has {len(safe)}, canaries is {k}")
+    picked = set(random.Random(seed).sample(range(len(safe)), k))
+    canaries = [replace(safe[i], id=f"canary:{safe[i].id}", role="canary") for i in sorted(picked)]
+    return canaries, [ex for i, ex in enumerate(safe) if i not in picked]
+
+
+def run_stages(noisy: Sequence[Example], safe: Sequence[Example], config: FilterConfig, run_dir: Path) -> StageScores:
+    """The ForgetFilter recipe: score M0 (with ``score_m0``), S1 on D_noisy and any canaries (M1), score M1, S1+
+    on the rest of D_safe (M2), score M2. Each step is skipped when its output is complete in ``run_dir``."""
     if not noisy:
         raise ConfigError("D_noisy is empty: nothing to filter")
     if not safe:
         raise ConfigError("D_safe is empty: safety finetuning (S1+) needs safe examples")
+    canaries, safe = split_canaries(safe, config.canaries, config.s1.seed) if config.canaries else ([], list(safe))
+    pool = [*noisy, *canaries]
     run_dir.mkdir(parents=True, exist_ok=True)
     log = StageLog.load(run_dir / "stages.json")
     curves = (noisy, run_dir / "curves.jsonl")
-    reference = score_reference(config, noisy, run_dir / "scores_m0.json", log) if config.score_m0 else None
-    m1 = train_or_resume(config, noisy, config.s1, run_dir / "s1", log, "s1", curves=curves)
-    before = score(config, m1, noisy, run_dir / "scores_m1.json", log, "score_m1")
+    reference = score_reference(config, pool, run_dir / "scores_m0.json", log) if config.score_m0 else None
+    m1 = train_or_resume(config, pool, config.s1, run_dir / "s1", log, "s1", curves=curves)
+    before = score(config, m1, pool, run_dir / "scores_m1.json", log, "score_m1")
     m2 = train_or_resume(config, safe, config.s1_plus, run_dir / "s1_plus", log, "s1_plus", start=m1, curves=curves)
-    after = score(config, m2, noisy, run_dir / "scores_m2.json", log, "score_m2")
-    return reference, before, after, log
+    after = score(config, m2, pool, run_dir / "scores_m2.json", log, "score_m2")
+    n = len(noisy)
+
+    def part(signals: dict[str, list[Any]], canary: bool) -> dict[str, list[Any]]:
+        return {k: list(v[n:] if canary else v[:n]) for k, v in signals.items()}
+
+    stages = {"m1": before, "m2": after, **({"m0": reference} if reference is not None else {})}
+    return StageScores(
+        reference=part(reference, False) if reference is not None else None,
+        before=part(before, False),
+        after=part(after, False),
+        canaries={name: part(signals, True) for name, signals in stages.items()},
+        log=log,
+    )
 
 
 def retrain_on_kept(

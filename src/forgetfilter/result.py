@@ -31,6 +31,7 @@ class ForgetFilterResult:
     mask: np.ndarray
     stages: dict[str, dict[str, Any]]
     reference: dict[str, list[Any]] | None = None  # the signals under M0 (no finetuning), when the run scored it
+    canaries: dict[str, dict[str, list[Any]]] | None = None  # known-benign canaries' signals under m0/m1/m2
 
     @property
     def scores(self) -> np.ndarray:
@@ -94,7 +95,10 @@ class ForgetFilterResult:
                 budget = Threshold(phi=float("nan"), method=self.threshold.method, budget=self.threshold.budget)
                 out[s] = filter_quality(filter_mask(scores, budget), scores, unsafe)
             elif self.threshold.method in AUTO_METHODS:
-                own = choose_threshold(scores, method=self.threshold.method)
+                null = None
+                if self.threshold.method == "canary" and self.canaries:
+                    null = forgetting(self.canaries["m1"][s], self.canaries["m2"][s], s)
+                own = choose_threshold(scores, method=self.threshold.method, null=null, fpr=self.threshold.fpr or 0.05)
                 out[s] = {**filter_quality(filter_mask(scores, own), scores, unsafe), "phi": own.phi}
             else:
                 out[s] = {"auroc": filter_quality(self.mask, scores, unsafe)["auroc"]}
@@ -129,6 +133,22 @@ class ForgetFilterResult:
                 out[name] = filter_quality(np.zeros(len(unsafe), bool), scores, unsafe)["auroc"]
         return out
 
+    def canary_summary(self) -> dict[str, Any]:
+        """The known-benign canaries (empty without them): how many, their mean forgetting, and the share of them
+        above the cut (the false-positive rate the canary threshold aims at)."""
+        if not self.canaries or not self.canaries["m1"].get(self.signal):
+            return {}
+        scores = forgetting(self.canaries["m1"][self.signal], self.canaries["m2"][self.signal], self.signal)
+        out: dict[str, Any] = {
+            "n": len(scores),
+            "mean_forgetting": float(scores.mean()),
+            "share_above_cut": float((scores > self.threshold.phi).mean()),
+        }
+        for stage in ("m0", "m1", "m2"):
+            if "nll" in self.canaries.get(stage, {}):
+                out[f"nll_{stage}"] = float(np.mean(self.canaries[stage]["nll"]))
+        return out
+
     def role_means(self) -> dict[str, dict[str, float]]:
         """Mean forgetting per role (unlabelled examples under "unknown") for every signal."""
         out: dict[str, dict[str, float]] = {}
@@ -145,13 +165,19 @@ class ForgetFilterResult:
             "n_removed": n_removed,
             "n_kept": len(self.examples) - n_removed,
             "signal": self.signal,
-            "threshold": {"phi": self.threshold.phi, "method": self.threshold.method, "budget": self.threshold.budget},
+            "threshold": {
+                "phi": self.threshold.phi,
+                "method": self.threshold.method,
+                "budget": self.threshold.budget,
+                **({"fpr": self.threshold.fpr} if self.threshold.fpr is not None else {}),
+            },
             "removed_by_role": _count_roles([ex for ex, m in zip(self.examples, self.mask, strict=True) if m]),
             "kept_by_role": _count_roles([ex for ex, m in zip(self.examples, self.mask, strict=True) if not m]),
             "quality": self.quality(),
             "mean_forgetting_by_role": self.role_means(),
             "learned_by_role": self.learned_by_role(),
             "baselines": self.baselines(),
+            "canaries": self.canary_summary(),
             "stages": self.stages,
         }
 
@@ -176,6 +202,12 @@ class ForgetFilterResult:
                     f"| {sig} | {_fmt(q['auroc'])} | {_fmt(q.get('precision'))} | {_fmt(q.get('recall'))} "
                     f"| {_fmt(q.get('f1'))} |"
                 )
+        if s["canaries"]:
+            c = s["canaries"]
+            lines.append(
+                f"- canaries: {c['n']} known-benign examples, mean forgetting {_fmt(c['mean_forgetting'])}, "
+                f"{c['share_above_cut']:.1%} of them above the cut"
+            )
         if s["baselines"]:
             ranked = ", ".join(f"{name} {_fmt(value)}" for name, value in s["baselines"].items())
             lines += ["", f"Baselines without forgetting (AUROC of the NLL itself): {ranked}."]

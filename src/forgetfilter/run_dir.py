@@ -34,7 +34,9 @@ def examples_digest(examples: Sequence[Example]) -> str:
 
 def fingerprint(config: FilterConfig, noisy: Sequence[Example], safe: Sequence[Example]) -> dict[str, Any]:
     values = config.to_dict()
+    canaries = {"canaries": values["canaries"]} if values["canaries"] else {}  # they change S1's data
     return {
+        **canaries,
         "model": values["model"],
         "dtype": values["dtype"],
         "lora": values["lora"],

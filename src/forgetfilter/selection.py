@@ -14,7 +14,7 @@ import numpy as np
 from forgetfilter.errors import ConfigError
 from forgetfilter.signals import LOWER_IS_KNOWN, check_signal
 
-AUTO_METHODS: tuple[str, ...] = ("otsu", "gmm")
+AUTO_METHODS: tuple[str, ...] = ("otsu", "gmm", "canary")
 
 
 def forgetting(before: Sequence[float], after: Sequence[float], signal: str) -> np.ndarray:
@@ -35,8 +35,9 @@ class Threshold:
     """The cut applied to forgetting scores: remove examples with ``score > phi``."""
 
     phi: float
-    method: str  # fixed | fraction | count | otsu | gmm
+    method: str  # fixed | fraction | count | otsu | gmm | canary
     budget: int | None = None  # examples to remove, for fraction/count budgets
+    fpr: float | None = None  # canary: the share of known-benign canaries allowed above phi
 
 
 def otsu_threshold(scores: np.ndarray) -> float:
@@ -74,6 +75,17 @@ def gmm_threshold(scores: np.ndarray, *, seed: int = 0) -> float:
     return float(grid[min(below[-1] + 1, len(grid) - 1)])
 
 
+def canary_threshold(null: Sequence[float], fpr: float) -> float:
+    """The cut that at most a share ``fpr`` of known-benign examples' forgetting (``null``) exceeds: their
+    (1 - fpr) quantile, so about ``fpr`` of the benign examples in the data are removed with them."""
+    values = np.asarray(null, dtype=float)
+    if len(values) == 0:
+        raise ConfigError("the canary threshold needs canaries: set canaries to a number of D_safe examples")
+    if not 0 < fpr < 1:
+        raise ConfigError(f"canary_fpr must be between 0 and 1, got {fpr}")
+    return float(np.quantile(values, 1 - fpr, method="higher"))
+
+
 def choose_threshold(
     scores: Sequence[float],
     *,
@@ -81,8 +93,12 @@ def choose_threshold(
     fraction: float | None = None,
     count: int | None = None,
     method: str = "otsu",
+    null: Sequence[float] | None = None,
+    fpr: float = 0.05,
 ) -> Threshold:
-    """A fixed ``phi``, a removal budget (``fraction`` or ``count``), or an automatic label-free ``method``."""
+    """A fixed ``phi``, a removal budget (``fraction`` or ``count``), or an automatic label-free ``method``:
+    ``otsu``, ``gmm`` (both from the shape of ``scores``) or ``canary`` (from ``null``, the forgetting of
+    known-benign canaries, at false-positive rate ``fpr``)."""
     values = np.asarray(scores, dtype=float)
     if len(values) == 0:
         raise ConfigError("no forgetting scores to threshold")
@@ -102,6 +118,8 @@ def choose_threshold(
         return Threshold(phi=otsu_threshold(values), method="otsu")
     if method == "gmm":
         return Threshold(phi=gmm_threshold(values), method="gmm")
+    if method == "canary":
+        return Threshold(phi=canary_threshold(null if null is not None else [], fpr), method="canary", fpr=fpr)
     raise ConfigError(f"unknown threshold method {method!r}; choose one of {', '.join(AUTO_METHODS)}")
 
 
@@ -123,15 +141,19 @@ def select(
     fraction: float | None = None,
     count: int | None = None,
     method: str = "otsu",
+    canaries: tuple[Sequence[float], Sequence[float]] | None = None,
+    fpr: float = 0.05,
 ) -> Selection:
     """From one signal under M1 (``before``) and M2 (``after``) to the examples to remove: forgetting, then a fixed
-    ``phi``, a budget (``fraction``/``count``) or a label-free ``method``. A pure function of the numbers.
+    ``phi``, a budget (``fraction``/``count``) or a label-free ``method``; ``canaries`` = (before, after) of the
+    known-benign canaries for ``method="canary"``. A pure function of the numbers.
 
     >>> select([0.1, 0.1, 0.1, 0.1], [0.1, 0.2, 1.5, 1.6], "nll", count=2).mask.tolist()
     [False, False, True, True]
     """
     scores = forgetting(before, after, signal)
-    threshold = choose_threshold(scores, phi=phi, fraction=fraction, count=count, method=method)
+    null = forgetting(*canaries, signal) if canaries is not None else None
+    threshold = choose_threshold(scores, phi=phi, fraction=fraction, count=count, method=method, null=null, fpr=fpr)
     return Selection(scores, threshold, filter_mask(scores, threshold))
 
 

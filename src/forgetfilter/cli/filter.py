@@ -31,7 +31,9 @@ def filter_command(
     phi: Annotated[float | None, typer.Option(help="Fixed threshold: remove forgetting > phi.")] = None,
     fraction: Annotated[float | None, typer.Option(help="Removal budget as a fraction of the data.")] = None,
     count: Annotated[int | None, typer.Option(help="Removal budget as a number of examples.")] = None,
-    threshold_method: Annotated[str | None, typer.Option(help="Label-free automatic cut: otsu or gmm.")] = None,
+    threshold_method: Annotated[
+        str | None, typer.Option(help="Label-free automatic cut: otsu, gmm or canary (with canaries=K).")
+    ] = None,
     s1_epochs: Annotated[float | None, typer.Option(help="Epochs of S1 on D_noisy.")] = None,
     s1_plus_epochs: Annotated[float | None, typer.Option(help="Epochs of S1+ on D_safe.")] = None,
     s1_plus_steps: Annotated[int | None, typer.Option(help="Optimizer steps of S1+ (overrides epochs).")] = None,
