@@ -189,3 +189,21 @@ def test_training_variants_times_every_setting(tiny_model_dir, noisy):
         torch.set_num_threads(before)
     assert len(rows) == 13 and rows[0].startswith("| sdpa | bfloat16 | 0.05 | 2 |")
     assert any(r.startswith("| eager | float32 + autocast | 0.0 | 2 |") for r in rows)
+
+
+def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, tmp_path):
+    from forgetfilter.api import find_unsafe_examples
+    from forgetfilter.config import FilterConfig
+    from forgetfilter.training import SessionSettings
+
+    fast = SessionSettings(epochs=1, batch_size=6, grad_accum=1, lr=1e-2)
+    config = FilterConfig(model=str(tiny_model_dir), s1=fast, s1_plus=fast, canaries=2)
+    find_unsafe_examples(noisy[0], noisy[1], config=config, out_dir=tmp_path / "run")
+    text = _script("signal_study").main(
+        [str(tmp_path / "run"), "--data", str(noisy[0]), "--classifier", "--similarity", "2"]
+    )
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()[2:]}
+    assert {"log nll ratio [all]", "M0 nll, no training [all]", "share of S1 gain undone [all]"} <= set(rows)
+    assert "toxicity classifier (profanity model)" in rows and "M0 similarity to 2 labelled unsafe" in rows
+    assert "F1 (canary)" in text.splitlines()[0]
+    assert rows["log nll ratio [all]"].count("|") == text.splitlines()[0].count("|")  # every cell filled
