@@ -106,9 +106,10 @@ def find_unsafe_examples(
         threshold=chosen.threshold,
         mask=chosen.mask,
         stages=log.stages,
+        layout=layout,
     )
     if temporary is None:
-        write_outputs(result, run_dir, suffix=suffix or ".jsonl", layout=layout)
+        write_outputs(result, run_dir, suffix=suffix or ".jsonl")
     else:
         temporary.cleanup()
     return result
