@@ -1,11 +1,9 @@
-"""Run folders for the review tests: synthetic ones written by the real writer (no model), a real tiny-model run,
-and a headless Chromium (the browser tests skip, with the reason, where no chromium executable exists)."""
+"""Run folders for the review tests: synthetic ones written by the real writer (no model) and a real tiny-model
+run; pages loaded in the headless Chromium of tests/conftest.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,6 @@ import pytest
 from forgetfilter.data.formats import read_examples
 from forgetfilter.result import ForgetFilterResult, write_outputs
 from forgetfilter.selection import choose_threshold, filter_mask, forgetting
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 def records(n: int = 12) -> list[dict[str, Any]]:
@@ -121,28 +117,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     )
     find_unsafe_examples(folder / "noisy.json", folder / "safe.jsonl", config=config, out_dir=folder / "run", count=3)
     return folder / "run"
-
-
-def chromium_path() -> str | None:
-    """The Chromium to drive: $FORGETFILTER_CHROMIUM, else the first of BROWSERS on PATH."""
-    given = os.environ.get("FORGETFILTER_CHROMIUM")
-    if given:
-        return given if Path(given).is_file() else None
-    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """A headless Chromium (Debian's package; Playwright drives it and downloads no browser of its own)."""
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip(f"no chromium executable ({', '.join(BROWSERS)} on PATH, or $FORGETFILTER_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 class Page:

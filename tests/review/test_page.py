@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 
@@ -14,21 +16,27 @@ from forgetfilter.review import write_review
 from forgetfilter.review.payload import initial_cut, json_frame
 
 
-def _data(page: str) -> dict:
-    block = re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S)
-    return json.loads(block.group(1))
+def _block(page: str, name: str) -> str:
+    """The text a gzip + base64 script element of the page holds."""
+    found = re.search(rf'<script id="{name}" type="application/gzip;base64">(.*?)</script>', page, re.S)
+    return gzip.decompress(base64.b64decode(found.group(1))).decode("utf-8")
 
 
 def test_the_page_inlines_everything_and_fetches_nothing(run_factory):
-    page = write_review(run_factory()).read_text(encoding="utf-8")
+    run = run_factory()
+    page = write_review(run).read_text(encoding="utf-8")
     assert not re.search(r"(src|href)=\"(?!data:)", page)  # no script, style or image from anywhere
     assert "http://" not in page and "https://" not in page
     assert "default-src 'none'" in page  # the browser blocks any request the page would make
-    assert page.count("</script>") == 2  # the data's own "</script>" text is escaped
-    data = _data(page)
+    assert page.count("</script>") == 3  # the data is base64: its own "</script>" text cannot end an element
+    data = json.loads(_block(page, "data"))
     assert data["prompt"][0].startswith("Question 0: café </script> \u2028")
     assert data["meta"]["has_roles"] and data["meta"]["has_generations"] and data["meta"]["signals"] == ["nll"]
-    assert len(data["record"]) == 12 and json.loads(data["record"][0])["meta"]["big"] == 2**60
+    records = _block(page, "records").split("\n")
+    assert len(records) == 13 and records[-1] == "" and json.loads(records[0])["meta"]["big"] == 2**60
+    assert records[0] == (run / "kept.jsonl").read_text(encoding="utf-8").split("\n")[0] or records[0] in (
+        run / "removed.jsonl"
+    ).read_text(encoding="utf-8")
 
 
 def test_the_page_is_not_written_over_a_file_of_the_run(run_factory):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
 from importlib.resources import files
@@ -15,16 +17,22 @@ PAGE = "review.html"
 
 
 def render(data: dict) -> str:
-    """The page for ``page_data``'s output: one HTML string with everything inlined."""
+    """The page for ``page_data``'s output: one HTML string with everything inlined. The data goes in gzip + base64
+    (a 100k-row page is a third of the size and loads that much faster); the records apart, inflated on export."""
     assets = files("forgetfilter.review") / "assets"
     template = (assets / "review.html").read_text(encoding="utf-8")
-    # "<" escaped inside the JSON so no text of the data can close the script element
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+    data = dict(data)
+    records = "".join(line + "\n" for line in data.pop("record"))
+    columns = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     page = template.replace("__TITLE__", html.escape(data["meta"]["run"]))
     page = page.replace("/*STYLE*/", (assets / "review.css").read_text(encoding="utf-8"))
     page = page.replace("/*SCRIPT*/", (assets / "review.js").read_text(encoding="utf-8"))
-    head, _, tail = page.partition("__DATA__")  # last, and by position: the data may hold any marker text
-    return head + payload + tail
+    return page.replace("__DATA__", packed(columns)).replace("__RECORDS__", packed(records))
+
+
+def packed(text: str) -> str:
+    """gzip (level 6, no timestamp: the same run gives the same page) and base64: text safe inside a script element."""
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
 
 
 def write_review(run_dir: str | Path, *, out: str | Path | None = None, data_format: str | None = None) -> Path:

@@ -44,8 +44,9 @@ def page_data(saved: SavedRun) -> dict[str, Any]:
         "forgetting": [_number(v) for v in scores],
         "rank": rank.tolist(),
         "removed": [int(m) for m in result.mask],
-        "m1": {s: [_number(v) for v in result.before[s]] for s in signals},
-        "m2": {s: [_number(v) for v in result.after[s]] for s in signals},
+        # raw signals at 6 significant digits (shown with 3 decimals); forgetting exact (the cut compares it)
+        "m1": {s: [_number(v, digits=6) for v in result.before[s]] for s in signals},
+        "m2": {s: [_number(v, digits=6) for v in result.after[s]] for s in signals},
         "prompt": [prompt_text(ex) for ex in examples],
         "response": [ex.response for ex in examples],
         "gen_m1": list(result.before["generations"]) if has_generations else None,
@@ -90,9 +91,11 @@ def prompt_text(example: Example) -> str:
     return "\n\n".join(f"[{m['role']}] {m['content']}" for m in example.messages)
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any, *, digits: int | None = None) -> float | None:
     value = float(value)
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}") if digits else value
 
 
 def _version() -> str:

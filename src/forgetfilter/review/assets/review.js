@@ -1,9 +1,24 @@
 // forgetfilter review page: one run's examples, the cut, and a keep/remove decision per example.
-// Data is inlined (columns, one array per field); nothing is fetched. Text is only ever set with textContent.
+// Data is inlined, gzip + base64 (columns, one array per field; the records for the export apart, inflated on the
+// first export); nothing is fetched. Text is only ever set with textContent.
 "use strict";
-(function () {
-  const started = performance.now();
-  const D = JSON.parse(document.getElementById("data").textContent);
+const STARTED = performance.now();
+
+async function inflate(id) {
+  const b64 = document.getElementById(id).textContent;
+  let bytes;
+  if (Uint8Array.fromBase64) bytes = Uint8Array.fromBase64(b64);
+  else {
+    const bin = atob(b64);
+    bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  }
+  return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
+}
+
+inflate("data").then((text) => review(JSON.parse(text)));
+
+function review(D) {
   const M = D.meta;
   const N = D.id.length;
   const $ = (id) => document.getElementById(id);
@@ -38,6 +53,8 @@
     return Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toFixed(digits);
   }
   function pct(a, b) { return b ? (100 * a / b).toFixed(1) + "%" : "–"; }
+  // data-renders counts redraws of an element, so a test or benchmark can wait for the next one
+  const bump = (node) => { node.dataset.renders = String(Number(node.dataset.renders || 0) + 1); };
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
@@ -195,6 +212,7 @@
         `, page ${state.page + 1} of ${pages}`
       : `no rows match (of ${N})`;
     $("prev").disabled = state.page === 0;
+    bump($("rows"));
     $("next").disabled = state.page >= pages - 1;
   }
   function toggleExpand(i) {
@@ -277,6 +295,7 @@
     let text = `At φ = ${fmt(state.cut)}: ${q.n} of ${N} would be removed (${pct(q.n, N)}).`;
     if (M.has_roles) text += ` Precision ${fmt(q.precision)}, recall ${fmt(q.recall)} (unsafe = positive).`;
     $("cut-stats").textContent = text;
+    bump($("cut-stats"));
     $("cut-value").value = String(Number(state.cut.toPrecision(6)));
     $("cut-value").dataset.exact = String(state.cut);
     $("cut-slider").value = String(Math.round((state.cut - lo) / (hi - lo) * 1000));
@@ -321,10 +340,19 @@
     for (let i = 0; i < N; i++) if (decision[i] === flag) picked.push(i);
     return picked;
   }
-  function jsonl(picked) { return picked.map((i) => D.record[i] + "\n"); }
-  function json(picked) {
+  let RECORDS = null; // each example's record as a JSONL line, in input order
+  async function records() {
+    if (RECORDS === null) RECORDS = (await inflate("records")).split("\n");
+    return RECORDS;
+  }
+  async function jsonl(picked) {
+    const lines = await records();
+    return picked.map((i) => lines[i] + "\n");
+  }
+  async function json(picked) {
+    const lines = await records();
     const frame = M.json_frame, level = frame.level;
-    const items = picked.map((i) => "  ".repeat(level + 1) + pretty(D.record[i], level + 1));
+    const items = picked.map((i) => "  ".repeat(level + 1) + pretty(lines[i], level + 1));
     const list = items.length ? "[\n" + items.join(",\n") + "\n" + "  ".repeat(level) + "]" : "[]";
     return [frame.head + list + frame.tail + "\n"];
   }
@@ -386,10 +414,12 @@
     }
     for (const [name, make] of FILES) {
       const b = el("button", { type: "button", id: `export-${name.replace(".", "-")}` }, name);
-      b.addEventListener("click", () => download(name, make()));
+      b.addEventListener("click", async () => download(name, await make()));
       $("export-files").appendChild(b);
     }
-    $("export-all").addEventListener("click", () => { for (const [name, make] of FILES) download(name, make()); });
+    $("export-all").addEventListener("click", async () => {
+      for (const [name, make] of FILES) download(name, await make());
+    });
     $("cut-slider").addEventListener("input", (e) => setCut(lo + (hi - lo) * Number(e.target.value) / 1000));
     $("cut-value").addEventListener("change", (e) => setCut(Number(e.target.value)));
     $("hist").addEventListener("click", (e) => {
@@ -424,11 +454,11 @@
     refilter();
     renderCut();
     renderStats();
-    const ms = performance.now() - started;
+    const ms = performance.now() - STARTED;
     $("footer").textContent = `forgetfilter ${M.version}; page ready in ${Math.round(ms)} ms.`;
-    // ms: the script's own start-up; sinceNavigation: from navigation start (reading and parsing the file too)
+    // ms: the script's start-up (inflating and parsing the data included); sinceNavigation: from navigation start
     window.reviewReady = { ms, sinceNavigation: performance.now(), rows: N };
     document.body.dataset.ready = "1";
   }
   init();
-})();
+}
