@@ -189,3 +189,20 @@ def test_training_variants_times_every_setting(tiny_model_dir, noisy):
         torch.set_num_threads(before)
     assert len(rows) == 13 and rows[0].startswith("| sdpa | bfloat16 | 0.05 | 2 |")
     assert any(r.startswith("| eager | float32 + autocast | 0.0 | 2 |") for r in rows)
+
+
+@pytest.mark.browser
+def test_review_load_times_the_page_in_chromium(noisy, chromium_executable, tmp_path):
+    import subprocess
+
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--rows", "300", "--repeats", "1", "--chromium", chromium_executable]
+    argv += ["--out-md", str(md), "--keep", str(tmp_path / "load")]
+    # its own process: Playwright's sync API cannot start inside another test's running browser session
+    done = subprocess.run([sys.executable, str(BENCH / "review_load.py"), *argv], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = _section(md, "review_load.py")
+    assert "| ready |" in text and "300 rows; page" in text and "browser: Chromium" in text
+    ready = float(text.split("| ready | ")[1].split(" |")[0])
+    assert 0 < ready < 60_000
+    assert (tmp_path / "load" / "run" / "review.html").is_file()
