@@ -169,3 +169,12 @@ def test_a_real_tiny_model_run_shows_its_greedy_answers(tiny_run, open_page):
     assert {"rouge_m1", "rouge_m2"} <= set(page.page.eval_on_selector_all("#head th", keys))
     page.page.click("#body tr.row >> nth=0 >> button.expand")
     assert "greedy answer on M1" in page.page.text_content("tr.detail")
+
+
+def test_a_run_without_roles_shows_no_role_controls(run_factory, open_page):
+    rows = [{"prompt": f"p{i}", "completion": f"c{i}"} for i in range(6)]
+    page = _page_of(run_factory(rows=rows, count=2, generations=False), open_page)
+    _clean(page)
+    assert page.page.locator("#body tr.row").count() == 6 and page.page.locator("#role-hists canvas").count() == 0
+    assert page.page.is_hidden("#role-label") and "precision" not in page.page.text_content("#cut-stats").lower()
+    assert "2 of 6 would be removed" in page.page.text_content("#cut-stats")
