@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny randomly initialised Llama with the real SmolLM2 tokenizer."""
+"""Shared fixtures: a tiny randomly initialised Llama with the real SmolLM2 tokenizer; the system's Chromium."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,31 @@ def tiny_model(tiny_model_dir: Path):
     from forgetfilter.models import load_model
 
     return load_model(tiny_model_dir, dtype="float32", device="cpu")
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """The Chromium to drive: $FORGETFILTER_CHROMIUM, else the first of BROWSERS on PATH; the test skips, saying
+    so, where there is none (Debian: apt-get install chromium; Playwright downloads no browser here)."""
+    given = os.environ.get("FORGETFILTER_CHROMIUM")
+    found = (
+        (given if Path(given).is_file() else None) if given else next(filter(None, map(shutil.which, BROWSERS)), None)
+    )
+    if found is None:
+        where = f"$FORGETFILTER_CHROMIUM={given} is no file" if given else f"none of {', '.join(BROWSERS)} on PATH"
+        pytest.skip(f"no chromium executable ({where}; apt-get install chromium)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_executable: str):
+    """A headless Chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -54,12 +56,81 @@ def test_learned_by_role_reports_m1_and_m2_means_per_role():
     assert result.summary()["learned_by_role"] == learned
 
 
-def test_to_frame_is_the_table_indexed_by_id():
+def test_table_is_a_dataframe_indexed_by_id_and_to_frame_the_same():
     scores = forgetting(BEFORE["nll"], AFTER["nll"], "nll")
-    frame = _result(choose_threshold(scores, count=2)).to_frame()
-    assert list(frame.index) == [f"e{i}" for i in range(6)]
+    result = _result(choose_threshold(scores, count=2))
+    frame = result.table()
+    assert list(frame.index) == [f"e{i}" for i in range(6)] and frame.index.name == "id"
     assert frame.sort_values("rank").index[:2].tolist() == ["e0", "e1"] and frame["removed"].sum() == 2
     assert frame.loc["e0", "nll_m2"] == pytest.approx(1.1)
+    assert frame.reset_index().to_dict("records") == result.rows()  # the rows of scores.jsonl
+    assert result.to_frame().equals(frame)
+
+
+def test_table_has_the_greedy_answers_when_the_run_has_them():
+    result = _result(Threshold(phi=0.5, method="fixed"))
+    result.before["generations"] = [f"a{i}" for i in range(6)]
+    result.after = {**AFTER, "generations": [f"b{i}" for i in range(6)]}
+    frame = result.table()
+    assert frame.loc["e2", "generation_m1"] == "a2" and frame.loc["e2", "generation_m2"] == "b2"
+    assert "generations_m1" not in frame and "generations" not in result.rows()[0]
+
+
+def test_to_datasets_gives_the_kept_examples_in_the_inputs_columns(tmp_path):
+    from forgetfilter.data.formats import read_examples
+
+    path = tmp_path / "chat.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"r{i}"}], "id": f"c{i}"}
+        for i in range(4)
+    ]
+    rows[3]["extra"] = 7  # a key only the last record has is a column too
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    read = read_examples(path)
+    mask = np.array([True, False, False, False])
+    result = ForgetFilterResult(read.examples, "nll", BEFORE, AFTER, Threshold(0.5, "fixed"), mask, {}, read.layout)
+    data = result.to_datasets()
+    assert data.column_names == ["messages", "id", "extra"] and data["id"] == ["c1", "c2", "c3"]
+    assert data[0]["messages"] == rows[1]["messages"] and data["extra"] == [None, None, 7]
+    native = result.to_datasets(format="native")
+    assert {"messages", "id", "role", "source"} <= set(native.column_names)
+    assert native[0]["messages"][-1] == {"role": "assistant", "content": "r1"}
+
+
+def test_to_datasets_keeps_parquet_column_types_and_gives_prompt_completion_for_plain_text(tmp_path):
+    import pandas as pd
+
+    from forgetfilter.data.formats import read_examples
+
+    path = tmp_path / "pc.parquet"
+    pd.DataFrame({"prompt": ["p0", "p1"], "completion": ["c0", "c1"], "n": [1, 2]}).astype({"n": "int32"}).to_parquet(
+        path
+    )
+    read = read_examples(path)
+    result = ForgetFilterResult(
+        read.examples,
+        "nll",
+        {"nll": [0, 0]},
+        {"nll": [1, 0]},
+        Threshold(0.5, "fixed"),
+        np.array([1, 0], bool),
+        {},
+        read.layout,
+    )
+    data = result.to_datasets()
+    assert data.column_names == ["prompt", "completion", "n"] and str(data.features["n"].dtype) == "int32"
+    assert data.to_list() == [{"prompt": "p1", "completion": "c1", "n": 2}]
+    nothing = ForgetFilterResult(
+        read.examples,
+        "nll",
+        {"nll": [0, 0]},
+        {"nll": [1, 1]},
+        Threshold(0.5, "fixed"),
+        np.array([1, 1], bool),
+        {},
+        read.layout,
+    ).to_datasets()
+    assert len(nothing) == 0 and nothing.column_names == ["prompt", "completion", "n"]
 
 
 def test_select_is_forgetting_then_the_cut_then_the_mask():

@@ -116,9 +116,10 @@ def find_unsafe_examples(
         stages=stages.log.stages,
         reference=stages.reference,
         canaries=stages.canaries if config.canaries else None,
+        layout=layout,
     )
     if temporary is None:
-        write_outputs(result, run_dir, suffix=suffix or ".jsonl", layout=layout)
+        write_outputs(result, run_dir, suffix=suffix or ".jsonl")
     else:
         temporary.cleanup()
     return result

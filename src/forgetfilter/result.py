@@ -13,6 +13,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
+    from datasets import Dataset
 
 from forgetfilter.data.files import Layout
 from forgetfilter.examples import Example
@@ -32,6 +33,7 @@ class ForgetFilterResult:
     stages: dict[str, dict[str, Any]]
     reference: dict[str, list[Any]] | None = None  # the signals under M0 (no finetuning), when the run scored it
     canaries: dict[str, dict[str, list[Any]]] | None = None  # known-benign canaries' signals under m0/m1/m2
+    layout: Layout | None = None  # the input file's layout (JSON wrapper, parquet column types)
 
     @property
     def scores(self) -> np.ndarray:
@@ -42,8 +44,9 @@ class ForgetFilterResult:
     def has_labels(self) -> bool:
         return any(ex.role is not None for ex in self.examples)
 
-    def table(self) -> list[dict[str, Any]]:
-        """One row per example, in input order, with every signal before/after and its forgetting."""
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per example, in input order, with every signal before/after and its forgetting (the rows of
+        ``RUN/scores.jsonl``)."""
         rows = []
         scores = self.scores
         rank = np.empty(len(scores), dtype=int)
@@ -65,12 +68,37 @@ class ForgetFilterResult:
             rows.append(row)
         return rows
 
-    def to_frame(self) -> pd.DataFrame:
-        """``table()`` as a pandas DataFrame indexed by example id (cleanlab's ``label_issues`` shape):
-        ``result.to_frame().sort_values("rank")`` lists the most forgotten first."""
+    def table(self) -> pd.DataFrame:
+        """A pandas DataFrame indexed by example id, in input order (cleanlab's ``label_issues`` shape): role,
+        source, forgetting, removed, rank, every signal on M1 and M2 and its forgetting, and the greedy answers
+        ``generation_m1``/``generation_m2`` when the run computed them (the ``rouge`` signal).
+        ``result.table().sort_values("rank")`` lists the most forgotten first."""
         import pandas as pd
 
-        return pd.DataFrame(self.table()).set_index("id")
+        frame = pd.DataFrame(self.rows()).set_index("id")
+        if "generations" in self.before and "generations" in self.after:
+            frame["generation_m1"] = list(self.before["generations"])
+            frame["generation_m2"] = list(self.after["generations"])
+        return frame
+
+    def to_frame(self) -> pd.DataFrame:
+        """The same DataFrame as ``table()`` (the name it had first)."""
+        return self.table()
+
+    def kept(self) -> list[Example]:
+        """The examples the mask keeps, in input order."""
+        return [ex for ex, removed in zip(self.examples, self.mask, strict=True) if not removed]
+
+    def to_datasets(self, *, format: str | None = None) -> Dataset:
+        """The kept examples as a Hugging Face ``datasets.Dataset`` for TRL's ``SFTTrainer``.
+
+        ``format=None`` keeps the input's own columns (a ``messages`` or ``prompt``/``completion`` file gives
+        those columns; parquet keeps its column types); ``format="native"`` gives forgetfilter's records:
+        ``messages`` for chat examples, ``prompt``/``completion`` for plain text (also for alpaca or sharegpt input).
+        """
+        from forgetfilter.data.hf import to_dataset
+
+        return to_dataset(self.kept(), format=format, layout=self.layout)
 
     def ranked(self) -> list[Example]:
         """Examples from most to least forgotten (most likely unsafe first)."""
@@ -259,10 +287,9 @@ def _fmt(value: float | None) -> str:
     return "nan" if isinstance(value, float) and math.isnan(value) else f"{value:.3f}"
 
 
-def write_outputs(
-    result: ForgetFilterResult, run_dir: Path, *, suffix: str, layout: Layout | None = None
-) -> dict[str, Path]:
-    """scores.jsonl, kept/removed in the input's own schema and layout, summary.json/.md and the histogram."""
+def write_outputs(result: ForgetFilterResult, run_dir: Path, *, suffix: str) -> dict[str, Path]:
+    """scores.jsonl, kept/removed in the input's own schema and layout (``result.layout``), summary.json/.md and
+    the histogram."""
     from forgetfilter.data.formats import write_examples
     from forgetfilter.plots import forgetting_histogram
 
@@ -275,11 +302,11 @@ def write_outputs(
         "histogram": run_dir / "forgetting_hist.png",
     }
     with paths["scores"].open("w", encoding="utf-8") as fh:
-        for row in result.table():
+        for row in result.rows():
             fh.write(json.dumps(row) + "\n")
     for name, flagged in (("kept", False), ("removed", True)):
         part = [ex for ex, m in zip(result.examples, result.mask, strict=True) if bool(m) == flagged]
-        write_examples(part, paths[name], format=None, layout=layout)
+        write_examples(part, paths[name], format=None, layout=result.layout)
     paths["summary"].write_text(json.dumps(result.summary(), indent=2, default=float))
     forgetting_histogram(
         result.scores,

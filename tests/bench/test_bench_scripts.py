@@ -207,3 +207,21 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert "toxicity classifier (profanity model)" in rows and "M0 similarity to 2 labelled unsafe" in rows
     assert "F1 (canary)" in text.splitlines()[0]
     assert rows["log nll ratio [all]"].count("|") == text.splitlines()[0].count("|")  # every cell filled
+
+
+@pytest.mark.browser
+def test_review_load_times_the_page_in_chromium(noisy, chromium_executable, tmp_path):
+    import threading
+
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--rows", "300", "--repeats", "1", "--chromium", chromium_executable]
+    argv += ["--out-md", str(md), "--keep", str(tmp_path / "load")]
+    out: dict = {}
+    # in a thread of its own: Playwright's sync API does not start inside another test's running browser session
+    thread = threading.Thread(target=lambda: out.update(_script("review_load").main(argv)))
+    thread.start()
+    thread.join()
+    assert out["rows"] == 300 and 0 < out["best"]["ready_ms"] < 60_000 and out["size_mib"] > 0
+    text = _section(md, "review_load.py")
+    assert "| ready |" in text and "300 rows; page" in text and "browser: Chromium" in text
+    assert (tmp_path / "load" / "run" / "review.html").is_file()

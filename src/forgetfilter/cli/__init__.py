@@ -20,13 +20,15 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from forgetfilter.cli import compare, data, evaluate, experiment, filter
+    from forgetfilter.cli import compare, data, evaluate, experiment, filter, review
 
     app.add_typer(data.app, name="data")
     app.command("filter")(filter.filter_command)
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("experiment")(experiment.experiment_command)
     app.command("compare")(compare.compare_command)
+    app.command("review")(review.review_command)
+    app.command("apply")(review.apply_command)
 
 
 _register()

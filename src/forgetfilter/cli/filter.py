@@ -87,7 +87,8 @@ def filter_command(
     typer.echo(result.report())  # the report on stdout (`> report.md` keeps it); status lines on stderr
     console.print(f"Wrote {out}/scores.jsonl, kept/removed data, summary.md and forgetting_hist.png.")
     if not retrain:
-        console.print(f"Next: finetune on the kept data, e.g. {out}/kept{Path(data).suffix or '.jsonl'}, or --retrain")
+        console.print(f"Next: check the decisions in a browser: forgetfilter review {out}")
+        console.print(f"Then finetune on the kept data, e.g. {out}/kept{Path(data).suffix or '.jsonl'}, or --retrain")
         return
     from forgetfilter.pipeline import retrain_on_kept
 

@@ -116,6 +116,14 @@ def native_record(example: Example) -> dict[str, Any]:
     return record
 
 
+def output_records(examples: Iterable[Example], *, format: str | None = None) -> list[dict[str, Any]]:
+    """The records to write for ``examples``: each one's ``original`` record with ``format=None`` (the user's own
+    schema), or ``native_record`` for examples without one and for every example with ``format="native"``."""
+    if format not in (None, NATIVE):
+        raise DataError(f"unknown output format {format!r}; use None (the input's own schema) or {NATIVE!r}")
+    return [dict(e.original) if format is None and e.original else native_record(e) for e in examples]
+
+
 def write_examples(
     examples: Iterable[Example], path: str | Path, *, format: str | None = None, layout: Layout | None = None
 ) -> Path:
@@ -127,10 +135,8 @@ def write_examples(
     types, so an input written back unfiltered is the same table (also when no row is left).
     """
     path = Path(path)
-    if format not in (None, NATIVE):
-        raise DataError(f"unknown output format {format!r}; use None (the input's own schema) or {NATIVE!r}")
     examples = list(examples)
+    records = output_records(examples, format=format)
     originals = format is None and all(e.original for e in examples)
-    records = [dict(e.original) if format is None and e.original else native_record(e) for e in examples]
     write_records(records, path, file_type(path), sort_keys=format == NATIVE, layout=layout if originals else None)
     return path

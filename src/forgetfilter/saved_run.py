@@ -1,0 +1,187 @@
+"""Read a finished filter run folder back into a ForgetFilterResult, without a model.
+
+The records come from ``RUN/kept.*`` and ``RUN/removed.*`` (the input's own records, schema and layout), the order,
+signals and decisions from ``RUN/scores.jsonl``, the cut from ``RUN/summary.json``, and the greedy answers on M1
+and M2 from ``RUN/scores_m1.json``/``scores_m2.json`` when the run computed them (the ``rouge`` signal).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forgetfilter.data.files import FILE_TYPES, Layout, file_type, parse_json
+from forgetfilter.errors import DataError
+from forgetfilter.examples import Example
+from forgetfilter.result import ForgetFilterResult
+from forgetfilter.selection import Threshold
+
+RERUN = "the run folder changed after the run; run `forgetfilter filter` again"
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A run folder read back: ``result`` in input order, ``suffix`` the file type of its kept/removed files (the
+    input's), ``sources`` every file it was read from."""
+
+    path: Path
+    result: ForgetFilterResult
+    suffix: str
+    sources: tuple[Path, ...]
+
+
+def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun:
+    """The run in ``run_dir`` as written by ``forgetfilter filter``; ``data_format`` as that run's ``--format``.
+
+    Raises DataError naming the file (and line) when a file is missing or does not match the others.
+    """
+    run_dir = Path(run_dir)
+    scores_path = run_dir / "scores.jsonl"
+    if not scores_path.is_file():
+        raise DataError(
+            "no scores.jsonl: not a finished filter run (run `forgetfilter filter --out` first)", path=run_dir
+        )
+    rows = _read_scores(scores_path)
+    summary = _read_json(run_dir / "summary.json")
+    suffix = _suffix(run_dir)
+    parts = {name: _read_part(run_dir / f"{name}{suffix}", data_format) for name in ("kept", "removed")}
+    examples = _in_scores_order(rows, scores_path, {n: p[0] for n, p in parts.items()}, run_dir, suffix)
+    signals = [key[: -len("_m1")] for key in rows[0] if key.endswith("_m1")]
+    before = {s: [row[f"{s}_m1"] for row in rows] for s in signals}
+    after = {s: [row[f"{s}_m2"] for row in rows] for s in signals}
+    ids = [row["id"] for row in rows]
+    generations = [_generations(run_dir / f"scores_{m}.json", ids) for m in ("m1", "m2")]
+    if generations[0] is not None and generations[1] is not None:
+        before["generations"], after["generations"] = generations
+    cut = summary.get("threshold") or {}
+    stages = _read_json(run_dir / "stages.json") if (run_dir / "stages.json").is_file() else {}
+    layout = parts["kept"][1] if parts["kept"][0] or not parts["removed"][0] else parts["removed"][1]
+    result = ForgetFilterResult(
+        examples=examples,
+        signal=summary.get("signal", "log_nll"),
+        before=before,
+        after=after,
+        threshold=Threshold(
+            phi=float(cut.get("phi", float("nan"))), method=cut.get("method", "fixed"), budget=cut.get("budget")
+        ),
+        mask=np.array([bool(row["removed"]) for row in rows], dtype=bool),
+        stages=stages,
+        layout=layout,
+    )
+    sources = (scores_path, run_dir / "summary.json", *(run_dir / f"{n}{suffix}" for n in ("kept", "removed")))
+    return SavedRun(run_dir, result, suffix, sources)
+
+
+def _read_scores(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"malformed JSON line: {exc}", path=path, line=number) from None
+        missing = [k for k in ("id", "forgetting", "removed", "rank") if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise DataError(f"a scores row needs {', '.join(missing)}; {RERUN}", path=path, line=number)
+        rows.append(row)
+    if not rows:
+        raise DataError(f"no rows; {RERUN}", path=path)
+    return rows
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(f"file not found; {RERUN}", path=path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(f"malformed JSON: {exc}; {RERUN}", path=path) from None
+    if not isinstance(value, dict):
+        raise DataError(f"expected a JSON object; {RERUN}", path=path)
+    return value
+
+
+def _suffix(run_dir: Path) -> str:
+    """The extension of the run's kept/removed files (the input's file type)."""
+    found = [s for s in FILE_TYPES if (run_dir / f"kept{s}").is_file() and (run_dir / f"removed{s}").is_file()]
+    if not found:
+        raise DataError(f"no kept.* and removed.* files ({', '.join(FILE_TYPES)}); {RERUN}", path=run_dir)
+    if len(found) > 1:
+        names = " and ".join(f"kept{s}" for s in found)
+        raise DataError(f"holds {names} (two runs of one data in two formats?); move one pair away", path=run_dir)
+    return found[0]
+
+
+def _read_part(path: Path, data_format: str | None) -> tuple[list[Example], Layout | None]:
+    """The examples of a kept/removed file and its layout; an empty file (nothing kept or removed) is no error."""
+    from forgetfilter.data.formats import read_examples
+
+    kind = file_type(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        if pq.read_metadata(path).num_rows == 0:
+            return [], Layout("parquet", arrow_schema=pq.read_schema(path))
+    elif path.stat().st_size < 4096:  # "", "[]", a header-less empty CSV or a JSON wrapper around no records
+        text = path.read_text(encoding="utf-8-sig")
+        if not text.strip():
+            return [], Layout(kind)
+        if kind == "json":
+            value = parse_json(text)
+            if value == [] or (isinstance(value, dict) and value.get("data") == []):
+                return [], Layout(kind, wrapper={**value, "data": None} if isinstance(value, dict) else None)
+    read = read_examples(path, format=data_format)
+    return list(read.examples), read.layout
+
+
+def _in_scores_order(
+    rows: list[dict[str, Any]], scores_path: Path, parts: dict[str, list[Example]], run_dir: Path, suffix: str
+) -> list[Example]:
+    """The examples of kept and removed in the order of scores.jsonl, checked against its ``removed`` column."""
+    where: dict[str, tuple[str, Example]] = {}
+    for name, examples in parts.items():
+        for ex in examples:
+            if ex.id in where:
+                raise DataError(f"id {ex.id!r} is in both kept{suffix} and removed{suffix}; {RERUN}", path=run_dir)
+            where[ex.id] = (name, ex)
+    ordered = []
+    for number, row in enumerate(rows, start=1):
+        name, ex = where.pop(str(row["id"]), (None, None))
+        if ex is None:
+            raise DataError(f"id {row['id']!r} is in no kept/removed file; {RERUN}", path=scores_path, line=number)
+        if (name == "removed") != bool(row["removed"]):
+            said = "removed" if row["removed"] else "kept"
+            raise DataError(
+                f"id {row['id']!r} is {said} here but in {name}{suffix}; {RERUN}", path=scores_path, line=number
+            )
+        ordered.append(ex)
+    if where:
+        extra, (name, _) = next(iter(where.items()))
+        raise DataError(
+            f"{len(where)} examples are not in scores.jsonl, e.g. id {extra!r}; {RERUN}",
+            path=run_dir / f"{name}{suffix}",
+        )
+    return ordered
+
+
+def _generations(path: Path, ids: list[str]) -> list[str] | None:
+    """The greedy answers stored with a model's raw signals, when they are there for exactly these examples."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        texts = stored["signals"].get("generations")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    stored_ids = stored.get("ids") or []
+    canaries = stored_ids[len(ids) :]  # a run with canaries scored them after the data
+    if texts is None or stored_ids[: len(ids)] != ids or len(texts) != len(stored_ids):
+        return None
+    if not all(str(i).startswith("canary:") for i in canaries):
+        return None
+    return [str(t) for t in texts[: len(ids)]]
