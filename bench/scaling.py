@@ -23,7 +23,7 @@ from typing import Any
 
 from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table
 
-STAGES = ("s1", "score_m1", "s1_plus", "score_m2")
+STAGES = ("score_m0", "s1", "score_m1", "s1_plus", "score_m2")
 _MARK = "BENCH_RESULT "
 
 
@@ -90,7 +90,7 @@ def render(results: list[dict[str, Any]]) -> str:
         "S1/S1+ steps",
         "ms/example",
         "peak RSS MiB",
-        "peak RSS after s1/score_m1/s1_plus/score_m2 MiB",
+        "peak RSS after score_m0/s1/score_m1/s1_plus/score_m2 MiB",
         "CUDA peak MiB",
     ]
     rows = []

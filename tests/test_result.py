@@ -115,7 +115,7 @@ def test_to_datasets_keeps_parquet_column_types_and_gives_prompt_completion_for_
         Threshold(0.5, "fixed"),
         np.array([1, 0], bool),
         {},
-        read.layout,
+        layout=read.layout,
     )
     data = result.to_datasets()
     assert data.column_names == ["prompt", "completion", "n"] and str(data.features["n"].dtype) == "int32"
@@ -128,7 +128,7 @@ def test_to_datasets_keeps_parquet_column_types_and_gives_prompt_completion_for_
         Threshold(0.5, "fixed"),
         np.array([1, 1], bool),
         {},
-        read.layout,
+        layout=read.layout,
     ).to_datasets()
     assert len(nothing) == 0 and nothing.column_names == ["prompt", "completion", "n"]
 

@@ -76,7 +76,7 @@ def find_unsafe_examples(
     if config.count is not None and config.count > len(noisy):
         n = len(noisy)
         raise ConfigError(f"count must be at most {n} (the number of examples in the data), got {config.count}")
-    if config.canaries >= len(safe_examples):
+    if config.canaries and config.canaries >= len(safe_examples):
         raise ConfigError(
             f"canaries must leave examples of D_safe for S1+: D_safe has {len(safe_examples)}, "
             f"canaries is {config.canaries}"

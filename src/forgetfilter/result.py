@@ -31,9 +31,9 @@ class ForgetFilterResult:
     threshold: Threshold
     mask: np.ndarray
     stages: dict[str, dict[str, Any]]
+    layout: Layout | None = None  # the input file's layout (JSON wrapper, parquet column types)
     reference: dict[str, list[Any]] | None = None  # the signals under M0 (no finetuning), when the run scored it
     canaries: dict[str, dict[str, list[Any]]] | None = None  # known-benign canaries' signals under m0/m1/m2
-    layout: Layout | None = None  # the input file's layout (JSON wrapper, parquet column types)
 
     @property
     def scores(self) -> np.ndarray:

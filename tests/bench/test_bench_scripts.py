@@ -133,7 +133,7 @@ def test_scaling_runs_the_filter_per_size_in_a_subprocess(tiny_model_dir, data_d
     assert result["n"] == 16 and result["n_safe"] == 8
     assert 0 < result["seconds"] <= result["wall"]
     assert 100 < result["peak_rss_mib"] < 64 * 1024
-    assert set(result["stages"]) == {"precision", "s1", "score_m1", "s1_plus", "score_m2"}
+    assert set(result["stages"]) == {"precision", "score_m0", "s1", "score_m1", "s1_plus", "score_m2"}
     assert result["stages"]["precision"]["dtype"] in ("float32", "bfloat16")
     assert result["stages"]["s1_plus"]["steps"] == 1
     text = _section(md, "scaling.py")
