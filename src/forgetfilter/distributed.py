@@ -123,14 +123,22 @@ def balanced_shard(costs: Sequence[float]) -> list[int]:
     processes agree without talking. Contiguous halves of a length-sorted list would put every long batch on one."""
     if not launched():
         return list(range(len(costs)))
-    loads = [0.0] * world_size()
-    mine = []
+    me = rank()
+    return [i for i, owner in enumerate(owners(costs, world_size())) if owner == me]
+
+
+def owners(costs: Sequence[float], processes: int) -> list[int]:
+    """The process each work item goes to (see ``balanced_shard``).
+
+    >>> owners([1, 5, 2, 2], 2)
+    [1, 0, 1, 1]
+    """
+    loads = [0.0] * processes
+    owner = [0] * len(costs)
     for index in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
-        owner = min(range(len(loads)), key=lambda r: (loads[r], r))
-        loads[owner] += costs[index]
-        if owner == rank():
-            mine.append(index)
-    return sorted(mine)
+        owner[index] = min(range(processes), key=lambda r: (loads[r], r))
+        loads[owner[index]] += costs[index]
+    return owner
 
 
 def gather_by_index(values: dict[int, T]) -> dict[int, T]:
