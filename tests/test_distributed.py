@@ -142,35 +142,14 @@ def _close(a, b, tol=1e-5):
             assert a[key] == b[key], (key, a[key], b[key])
 
 
-def test_two_processes_launched_by_torchrun_give_the_one_process_run(tiny_model_dir, tmp_path):
+def _same_outputs(a, b):
+    """Two run folders with the same scores (to 1e-5), kept/removed files, session losses and adapters (to 1e-5)."""
     from safetensors.torch import load_file
-    from typer.testing import CliRunner
 
-    from forgetfilter.cli import app
-    from forgetfilter.curves import read_curves
-
-    noisy, safe, config = _files(tmp_path, tiny_model_dir)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    command = [*launcher, "-m", "forgetfilter", *_filter_args(noisy, safe, config, tmp_path / "two")]
-    _kill_rank_1_after_the_first_checkpoint(command, tmp_path / "two" / "s1" / "checkpoint" / "state.json")
-    two = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)  # the relaunch resumes
-    assert two.returncode == 0, two.stderr[-3000:]
-    assert two.stdout.count("# ForgetFilter: removed") == 1  # one report: the main process's
-    one = CliRunner().invoke(app, _filter_args(noisy, safe, config, tmp_path / "one"))
-    assert one.exit_code == 0, one.output
-    a, b = tmp_path / "one", tmp_path / "two"
     for row_a, row_b in zip(_rows(a / "scores.jsonl"), _rows(b / "scores.jsonl"), strict=True):
         _close(row_a, row_b)
     for name in ("kept.jsonl", "removed.jsonl", "retrain/kept.json"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    curves_a, curves_b = (
-        {(r["session"], r["step"], r["id"]): r for r in read_curves(d / "curves.jsonl")} for d in (a, b)
-    )
-    assert len(curves_a) == 2 * 3 * 6  # sessions x steps 0, 2, 4 x 6 examples
-    # a kill between a checkpoint and that step's curve record loses the record (as in one process): S1 step 2
-    assert curves_b.keys() <= curves_a.keys() and {k[:2] for k in curves_a.keys() - curves_b.keys()} <= {("s1", 2)}
-    for key, row in curves_b.items():
-        _close(row, curves_a[key])
     stages_a, stages_b = (json.loads((d / "stages.json").read_text()) for d in (a, b))
     for session in ("s1", "s1_plus", "retrain"):
         assert stages_a[session]["tokens"] == stages_b[session]["tokens"]
@@ -179,6 +158,35 @@ def test_two_processes_launched_by_torchrun_give_the_one_process_run(tiny_model_
         wa, wb = (load_file(d / adapter / "adapter_model.safetensors") for d in (a, b))
         assert wa.keys() == wb.keys()
         assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa), adapter
+
+
+LAUNCH_2 = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]  # = torchrun
+
+
+def test_two_processes_launched_by_torchrun_give_the_one_process_run(tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from forgetfilter.cli import app
+    from forgetfilter.curves import read_curves
+
+    noisy, safe, config = _files(tmp_path, tiny_model_dir)
+    command = [*LAUNCH_2, "-m", "forgetfilter", *_filter_args(noisy, safe, config, tmp_path / "two")]
+    _kill_rank_1_after_the_first_checkpoint(command, tmp_path / "two" / "s1" / "checkpoint" / "state.json")
+    two = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)  # the relaunch resumes
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("# ForgetFilter: removed") == 1  # one report: the main process's
+    a, b = tmp_path / "one", tmp_path / "two"
+    one = CliRunner().invoke(app, _filter_args(noisy, safe, config, a))
+    assert one.exit_code == 0, one.output
+    _same_outputs(a, b)
+    curves_a, curves_b = (
+        {(r["session"], r["step"], r["id"]): r for r in read_curves(d / "curves.jsonl")} for d in (a, b)
+    )
+    assert len(curves_a) == 2 * 3 * 6  # sessions x steps 0, 2, 4 x 6 examples
+    # a kill between a checkpoint and that step's curve record loses the record (as in one process): S1 step 2
+    assert curves_b.keys() <= curves_a.keys() and {k[:2] for k in curves_a.keys() - curves_b.keys()} <= {("s1", 2)}
+    for key, row in curves_b.items():
+        _close(row, curves_a[key])
 
     # sharded scoring of a fixed model: the 2-process run's M1 and M2, scored again here in one process
     from forgetfilter.config import FilterConfig
@@ -195,6 +203,32 @@ def test_two_processes_launched_by_torchrun_give_the_one_process_run(tiny_model_
         assert here["generations"] == sharded["generations"]
         for signal in ("nll", "log_nll", "token_accuracy", "rouge"):
             assert max(abs(x - y) for x, y in zip(here[signal], sharded[signal], strict=True)) <= 1e-5, signal
+
+
+def test_sessions_through_accelerates_wrapper_give_the_one_process_run(tiny_model_dir, tmp_path):
+    """The FSDP/DeepSpeed code path (accelerate's prepare, accumulate, backward, clip, state dict), run with DDP."""
+    from typer.testing import CliRunner
+
+    from forgetfilter.cli import app
+
+    noisy, safe, config = _files(tmp_path, tiny_model_dir)
+    a, b = tmp_path / "one", tmp_path / "wrapped"
+    args = [*_filter_args(noisy, safe, config, b), "curve_every=0"]
+    env = _env(FORGETFILTER_WRAP_MODEL="1")
+    done = subprocess.run([*LAUNCH_2, "-m", "forgetfilter", *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (b / "s1" / "checkpoint" / "random_states_1.pkl").is_file()  # accelerate's save_state, per process
+    one = CliRunner().invoke(app, [*_filter_args(noisy, safe, config, a), "curve_every=0"])
+    assert one.exit_code == 0, one.output
+    _same_outputs(a, b)
+
+
+def test_curves_through_a_wrapper_are_a_clear_error(monkeypatch):
+    from forgetfilter import wrapped
+
+    monkeypatch.setattr(wrapped, "active", lambda: True)
+    with pytest.raises(ConfigError, match=r"learning curves \(curve_every > 0\).*set curve_every: 0"):
+        wrapped.prepare(torch.nn.Linear(2, 2), None, 1, curves=True)
 
 
 def test_each_process_resumes_its_own_random_generators(monkeypatch):

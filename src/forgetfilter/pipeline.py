@@ -131,14 +131,16 @@ def run_session(
 
     result = train_session(model, tokenizer, examples, settings, out_dir=stage_dir, desc=name, **train_kwargs)
     adapter, tmp = stage_dir / "adapter", stage_dir / "adapter.tmp"
+    from forgetfilter.wrapped import save_adapter
 
-    def save() -> None:  # every process holds the same adapter: the main one writes it, the others wait for it
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(str(tmp))  # renamed into place only once complete
+    distributed.on_main(shutil.rmtree, tmp, ignore_errors=True)
+    save_adapter(model, tmp)  # by the main process; renamed into place only once complete
+
+    def rename() -> None:
         shutil.rmtree(adapter, ignore_errors=True)
         tmp.rename(adapter)
 
-    distributed.on_main(save)
+    distributed.on_main(rename)
     log.record(
         name,
         seconds=result.seconds,

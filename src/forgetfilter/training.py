@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forgetfilter import distributed
+from forgetfilter import distributed, wrapped
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
@@ -119,12 +119,15 @@ def train_session(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
+    # the model and optimizer themselves, unless an FSDP/DeepSpeed launch wraps them (forgetfilter.wrapped)
+    runner, optimizer = wrapped.prepare(model, optimizer, settings.grad_accum, curves=on_step is not None)
     device = next(model.parameters()).device
     checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
     result = SessionResult(steps=0, tokens=0, seconds=0.0)
     if checkpoint is not None:
         for candidate in (checkpoint, checkpoint.with_name(checkpoint.name + ".old")):  # .old: killed mid-replace
-            loaded = _load_checkpoint(model, optimizer, scheduler, candidate) if candidate.is_dir() else None
+            load = _load_wrapped if wrapped.active() else _load_checkpoint
+            loaded = load(model, optimizer, scheduler, candidate) if candidate.is_dir() else None
             if loaded is not None:
                 result = loaded
                 break
@@ -138,7 +141,7 @@ def train_session(
     for step in range(result.steps, steps):
         group = batches[step * settings.grad_accum : (step + 1) * settings.grad_accum]
         loss, tokens = _optimizer_step(
-            model, optimizer, [[tokenized[i] for i in b] for b in group], tokenizer.pad_token_id, device, settings.bf16
+            runner, optimizer, [[tokenized[i] for i in b] for b in group], tokenizer.pad_token_id, device, settings.bf16
         )
         scheduler.step()
         result.steps, result.tokens = step + 1, result.tokens + tokens
@@ -147,7 +150,8 @@ def train_session(
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{result.tokens_per_s:.0f}")
         if checkpoint is not None and settings.checkpoint_every and result.steps % settings.checkpoint_every == 0:
-            _save_checkpoint(model, optimizer, scheduler, result, checkpoint)
+            save = _save_wrapped if wrapped.active() else _save_checkpoint
+            save(model, optimizer, scheduler, result, checkpoint)
         if on_step is not None:
             paused = time.perf_counter()
             on_step(result.steps, model)
@@ -183,30 +187,34 @@ def _optimizer_step(
     In several processes each computes its rows of every micro-batch, divided by the whole group's target-token
     count, and the summed gradients, loss and token count are the one-process ones (up to summation order).
     """
-    import torch
     import torch.nn.functional as F
 
     n_target = sum(item.response_length for batch in micro for item in batch)
     total_loss, total_tokens = 0.0, 0
+    whole = wrapped.active()  # a wrapper (FSDP, DeepSpeed) runs the whole forward, on every process
     for rows_of_all in micro:
-        items = distributed.shard_rows(rows_of_all)
+        items, weight = distributed.shard_rows(rows_of_all), 1.0
         if not items:  # fewer rows than processes: this one has none of this micro-batch
-            continue
+            if not whole:
+                continue
+            items, weight = rows_of_all[:1], 0.0  # a wrapper needs every process in every micro-batch
         batch = {k: v.to(device) for k, v in collate(items, pad_id).items()}
         targets = batch["labels"][:, 1:]
         rows, cols = (targets != -100).nonzero(as_tuple=True)
-        with _autocast(device, bf16):
-            logits = logits_at(model, batch["input_ids"], batch["attention_mask"], rows, cols)
-        loss = F.cross_entropy(logits.float(), targets[rows, cols], reduction="sum") / n_target
-        loss.backward()
-        total_loss += loss.item()
-        total_tokens += int(batch["attention_mask"].sum())
+        with wrapped.micro_batch(model):
+            with _autocast(device, bf16):
+                logits = logits_at(model, batch["input_ids"], batch["attention_mask"], rows, cols, whole=whole)
+            loss = F.cross_entropy(logits.float(), targets[rows, cols], reduction="sum") / n_target
+            wrapped.backward(loss if weight == 1.0 else loss * weight)
+        total_loss += loss.item() * weight
+        total_tokens += int(batch["attention_mask"].sum()) if weight else 0
     trainable = [p for p in model.parameters() if p.requires_grad]
     if distributed.launched():
-        distributed.sum_gradients(trainable)
+        if not whole:  # a wrapper has averaged them already
+            distributed.sum_gradients(trainable)
         total_loss, summed_tokens = distributed.sum_over_processes(total_loss, total_tokens)
         total_tokens = int(summed_tokens)
-    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    wrapped.clip(model, trainable, 1.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return total_loss, total_tokens
@@ -272,6 +280,16 @@ def _load_checkpoint(model: Any, optimizer: Any, scheduler: Any, path: Path) -> 
             named[name].copy_(tensor)
     _restore_rng_states(_own_rng_states(state))
     return result
+
+
+def _save_wrapped(model: Any, optimizer: Any, scheduler: Any, result: SessionResult, path: Path) -> None:
+    """A checkpoint of a wrapped session (accelerate's save_state), in ``_save_checkpoint``'s place."""
+    wrapped.save_checkpoint(path, scheduler, asdict(result))
+
+
+def _load_wrapped(model: Any, optimizer: Any, scheduler: Any, path: Path) -> SessionResult | None:
+    state = wrapped.load_checkpoint(path, scheduler)
+    return SessionResult(**state) if state is not None else None
 
 
 def _own_rng_states(state: dict[str, Any]) -> dict[str, Any]:
