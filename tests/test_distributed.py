@@ -242,3 +242,14 @@ def test_each_process_resumes_its_own_random_generators(monkeypatch):
     assert training._own_rng_states(state) == {"rng": "rank 1"}
     monkeypatch.setattr(distributed, "world_size", lambda: 3)  # resumed in another number of processes
     assert training._own_rng_states(state) is state
+
+
+def test_an_experiment_in_several_processes_is_a_clear_error(monkeypatch, tmp_path):
+    from forgetfilter.experiments.config import ExperimentConfig
+    from forgetfilter.experiments.runner import run_experiment
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    expected = r"experiment runs in one process \(launched in 2\); launch `forgetfilter filter --retrain`"
+    with pytest.raises(ConfigError, match=expected):
+        run_experiment(ExperimentConfig(), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

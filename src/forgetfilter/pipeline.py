@@ -269,6 +269,12 @@ def train_or_resume(
     if adapter_complete(adapter):
         return adapter
     dtype = record_precision(config, log).dtype
+    from forgetfilter import wrapped
+
+    if wrapped.active():  # FSDP/DeepSpeed: loaded in host memory; accelerate places (and shards) it
+        from dataclasses import replace
+
+        config = replace(config, device="cpu")
     model, tokenizer = _fresh_model(config, dtype) if start is None else _load_adapter(config, start, dtype)
     on_step = _curves(config, model, tokenizer, curves[0], curves[1], name) if curves and config.curve_every else {}
     run_session(model, tokenizer, examples, settings, stage_dir, log, name, **on_step)
@@ -283,7 +289,10 @@ def score(
     cached = cached_scores(path, examples, config)
     if cached is not None:
         return cached
-    model, tokenizer = _load_adapter(config, adapter, record_precision(config, log).dtype)
+    from forgetfilter.wrapped import whole_model
+
+    with whole_model():  # every process scores with the whole model, even under DeepSpeed ZeRO-3
+        model, tokenizer = _load_adapter(config, adapter, record_precision(config, log).dtype)
     distributed.on_main(path.parent.mkdir, parents=True, exist_ok=True)
     return score_model(model, tokenizer, examples, config, path, log, name)
 

@@ -93,6 +93,23 @@ def save_adapter(model: Any, folder: Path) -> None:
     acc.free_memory()  # drop accelerate's references to this session's wrapper and optimizer
 
 
+@contextlib.contextmanager
+def whole_model() -> Iterator[None]:
+    """Models loaded inside are whole in this process (for scoring): under DeepSpeed ZeRO-3 transformers would
+    otherwise partition every model it loads across the processes (accelerate registers the ZeRO-3 config globally)."""
+    if not active():
+        yield
+        return
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    saved = hf_deepspeed._hf_deepspeed_config_weak_ref  # no public getter; unset/set are public
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
 def save_checkpoint(path: Path, scheduler: Any, state: dict[str, Any]) -> None:
     """accelerate's ``save_state`` (model and optimizer shards, every process's random generators), the scheduler and
     ``state`` (the session's progress), made complete and renamed into place as one-process checkpoints are."""
