@@ -228,7 +228,7 @@ def test_curves_through_a_wrapper_are_a_clear_error(monkeypatch):
 
     monkeypatch.setattr(wrapped, "active", lambda: True)
     with pytest.raises(ConfigError, match=r"learning curves \(curve_every > 0\).*set curve_every: 0"):
-        wrapped.prepare(torch.nn.Linear(2, 2), None, 1, curves=True)
+        wrapped.prepare(torch.nn.Linear(2, 2), None, grad_accum=1, batch_size=8, curves=True)
 
 
 def test_each_process_resumes_its_own_random_generators(monkeypatch):

@@ -120,7 +120,9 @@ def train_session(
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
     # the model and optimizer themselves, unless an FSDP/DeepSpeed launch wraps them (forgetfilter.wrapped)
-    runner, optimizer = wrapped.prepare(model, optimizer, settings.grad_accum, curves=on_step is not None)
+    runner, optimizer = wrapped.prepare(
+        model, optimizer, grad_accum=settings.grad_accum, batch_size=settings.batch_size, curves=on_step is not None
+    )
     device = next(runner.parameters()).device
     checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
     result = SessionResult(steps=0, tokens=0, seconds=0.0)

@@ -33,9 +33,9 @@ def active() -> bool:
     return acc.distributed_type.name in ("FSDP", "DEEPSPEED") or os.environ.get(WRAP_ENV, "") == "1"
 
 
-def prepare(model: Any, optimizer: Any, grad_accum: int, *, curves: bool) -> tuple[Any, Any]:
+def prepare(model: Any, optimizer: Any, *, grad_accum: int, batch_size: int, curves: bool) -> tuple[Any, Any]:
     """(the model to run micro-batches through, the optimizer to step): the wrapper and accelerate's optimizer, or
-    ``model`` and ``optimizer`` themselves."""
+    ``model`` and ``optimizer`` themselves. ``batch_size`` is the global micro-batch (rows over all processes)."""
     if not active():
         return model, optimizer
     if curves:
@@ -45,6 +45,10 @@ def prepare(model: Any, optimizer: Any, grad_accum: int, *, curves: bool) -> tup
         )
     acc = distributed.accelerator()
     acc.gradient_accumulation_steps = grad_accum  # DeepSpeed steps inside the last micro-batch's backward
+    plugin = acc.state.deepspeed_plugin
+    if plugin is not None:  # DeepSpeed reads both from its config; set per session (S1 and S1+ differ)
+        plugin.deepspeed_config["gradient_accumulation_steps"] = grad_accum
+        plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = -(-batch_size // acc.num_processes)
     wrapper, optimizer = acc.prepare(model, optimizer)
     _WRAPPERS[id(model)] = wrapper
     return wrapper, optimizer
