@@ -189,3 +189,19 @@ def test_training_variants_times_every_setting(tiny_model_dir, noisy):
         torch.set_num_threads(before)
     assert len(rows) == 13 and rows[0].startswith("| sdpa | bfloat16 | 0.05 | 2 |")
     assert any(r.startswith("| eager | float32 + autocast | 0.0 | 2 |") for r in rows)
+
+
+def test_data_parallel_compares_processes_with_threads_in_fresh_launches(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--limit", "8", "--steps", "1"]
+    argv += ["--batch-size", "4", "--processes", "2", "--repeats", "1", "--dtype", "float32", "--out-md", str(md)]
+    best = _script("data_parallel").main(argv)
+    assert list(best) == ["1 process x 1 thread", "1 process x 2 threads", "2 processes x 1 thread"]
+    base = best["1 process x 1 thread"]
+    assert base["scoring_efficiency"] == base["training_efficiency"] == 1.0
+    for figures in best.values():
+        assert figures["examples"] == 8 and figures["dtype"] == "float32"
+        assert figures["tokens"] == base["tokens"]  # the same global batch whatever the setup
+        assert figures["scoring_ex_s"] > 0 and figures["training_tok_s"] > 0
+    text = _section(md, "data_parallel.py")
+    assert "| 2 processes x 1 thread |" in text and "efficiency = speed-up over 1 x 1 / workers" in text
