@@ -58,6 +58,7 @@ def test_accelerate_launch_reads_the_config_into_its_processes_environment(path)
     assert {k: env.get(k) for k in expected["env"]} == expected["env"]
 
 
+@pytest.mark.slow
 def test_the_ddp_config_starts_two_processes_on_cpus(tmp_path):
     """On a machine without GPUs accelerate's multi-GPU launcher still starts the processes; forgetfilter joins
     them with cpu=True (gloo), where accelerate alone would leave each process by itself."""

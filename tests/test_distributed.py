@@ -205,6 +205,7 @@ def test_two_processes_launched_by_torchrun_give_the_one_process_run(tiny_model_
             assert max(abs(x - y) for x, y in zip(here[signal], sharded[signal], strict=True)) <= 1e-5, signal
 
 
+@pytest.mark.slow
 def test_sessions_through_accelerates_wrapper_give_the_one_process_run(tiny_model_dir, tmp_path):
     """The FSDP/DeepSpeed code path (accelerate's prepare, accumulate, backward, clip, state dict), run with DDP."""
     from typer.testing import CliRunner

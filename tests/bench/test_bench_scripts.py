@@ -191,6 +191,7 @@ def test_training_variants_times_every_setting(tiny_model_dir, noisy):
     assert any(r.startswith("| eager | float32 + autocast | 0.0 | 2 |") for r in rows)
 
 
+@pytest.mark.slow  # three fresh launches, one of them 2 processes
 def test_data_parallel_compares_processes_with_threads_in_fresh_launches(tiny_model_dir, noisy, tmp_path):
     md = tmp_path / "results.md"
     argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--limit", "8", "--steps", "1"]
