@@ -11,6 +11,20 @@ import pytest
 from forgetfilter.paths import default_data_dir
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (extra process launches)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (each launches several more processes) run only with ``--slow``."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="launches several more processes; run with pytest --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared datasets folder; tests needing it skip with a reason when it is absent."""

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from forgetfilter import distributed
 from forgetfilter.config import FilterConfig
 from forgetfilter.data.files import Layout
 from forgetfilter.errors import ConfigError, DataError
@@ -82,17 +83,17 @@ def find_unsafe_examples(
             f"canaries is {config.canaries}"
         )
     check_model(config.model)
+    keep = out_dir is not None
     temporary = None
-    if out_dir is None:
-        temporary = tempfile.TemporaryDirectory(prefix="forgetfilter-")
-        out_dir = temporary.name
+    if not keep:  # several processes share the main process's folder
+        temporary = tempfile.TemporaryDirectory(prefix="forgetfilter-") if distributed.is_main() else None
+        out_dir = distributed.broadcast(temporary.name if temporary is not None else None)
     run_dir = Path(out_dir)
     suffix = Path(str(data)).suffix if isinstance(data, str | Path) else ".jsonl"
-    if temporary is None:
+    if keep:
         inputs = [Path(p) for p in (data, safe) if isinstance(p, str | Path)]
         check_outputs_spare_inputs(run_dir, inputs, suffix or ".jsonl")
-    claim_run_dir(run_dir, fingerprint(config, noisy, safe_examples))
-    write_atomic(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
+    distributed.on_main(_claim, run_dir, config, fingerprint(config, noisy, safe_examples))
     stages = run_stages(noisy, safe_examples, config, run_dir)
     before, after, canary = stages.before, stages.after, stages.canaries
     chosen = select(
@@ -118,8 +119,16 @@ def find_unsafe_examples(
         canaries=stages.canaries if config.canaries else None,
         layout=layout,
     )
-    if temporary is None:
-        write_outputs(result, run_dir, suffix=suffix or ".jsonl")
+    if keep:
+        distributed.on_main(write_outputs, result, run_dir, suffix=suffix or ".jsonl")
     else:
-        temporary.cleanup()
+        distributed.barrier()  # the others are done with the folder before the main process removes it
+        if temporary is not None:
+            temporary.cleanup()
     return result
+
+
+def _claim(run_dir: Path, config: FilterConfig, print_: dict[str, Any]) -> None:
+    """The run folder checked (or made) for this run, with its configuration written."""
+    claim_run_dir(run_dir, print_)
+    write_atomic(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))

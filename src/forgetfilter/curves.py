@@ -47,6 +47,10 @@ def curve_recorder(
             max_length=max_length,
             progress=False,
         )
+        from forgetfilter.distributed import is_main
+
+        if not is_main():  # every process scored its share and holds all the values; one writes them
+            return
         with path.open("a", encoding="utf-8") as fh:
             for i, ex in enumerate(sample):
                 row = {"session": session, "step": step, "id": ex.id, "role": ex.role or "unknown"}

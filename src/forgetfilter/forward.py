@@ -23,14 +23,22 @@ def _parts(model: Any) -> tuple[Any, Any] | None:
 
 
 def logits_at(
-    model: Any, input_ids: Any, attention_mask: Any, rows: Any, cols: Any, *, float_head: bool = False
+    model: Any,
+    input_ids: Any,
+    attention_mask: Any,
+    rows: Any,
+    cols: Any,
+    *,
+    float_head: bool = False,
+    whole: bool = False,
 ) -> Any:
     """Logits predicting the token after each ``(rows[i], cols[i])`` position, shape [len(rows), vocab].
 
     ``float_head`` applies the output layer in fp32 even when the model computes in bf16: logits of 10-30 carry
     only 2-3 significant digits in bf16, enough to train on but a visible noise in per-example NLL scores.
+    ``whole`` runs the model's own forward (a DDP/FSDP/DeepSpeed wrapper gathers and syncs only there).
     """
-    parts = _parts(model)
+    parts = None if whole else _parts(model)
     if parts is None:
         return model(input_ids=input_ids, attention_mask=attention_mask).logits[rows, cols].float()
     backbone, head = parts

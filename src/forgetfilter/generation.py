@@ -79,6 +79,12 @@ def _generate_batch(
     return texts, counts
 
 
+def generation_batches(prompts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """The batches ``generate`` forms: prompt indices, longest prompt first (ties in input order)."""
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    return [order[offset : offset + batch_size] for offset in range(0, len(order), batch_size)]
+
+
 def generate(
     model: Any,
     tokenizer: Any,
@@ -100,16 +106,13 @@ def generate(
     from tqdm.auto import tqdm
 
     stops = stop_token_ids(tokenizer)
-    lengths = [len(p) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
     texts: list[str] = [""] * len(prompts)
     counts: list[int] = [0] * len(prompts)
     start = time.perf_counter()
     was_training = model.training
     model.eval()  # greedy decoding of a model in train mode would apply dropout
     bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, leave=False)
-    for offset in range(0, len(order), batch_size):
-        batch = order[offset : offset + batch_size]
+    for batch in generation_batches(prompts, batch_size):
         batch_texts, batch_counts = _generate_batch(
             model,
             tokenizer,

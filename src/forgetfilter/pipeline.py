@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forgetfilter import distributed
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
@@ -41,12 +42,14 @@ class StageLog:
         return cls(path, stages)
 
     def record(self, name: str, **values: Any) -> None:
-        """Store a stage's figures with the process's peak resident memory so far (``peak_rss_mib``)."""
+        """Store a stage's figures with the process's peak resident memory so far (``peak_rss_mib``); every process
+        keeps them, the main process writes them."""
         peak = peak_rss_mib()
         self.stages[name] = {**values, **({"peak_rss_mib": peak} if peak is not None else {})}
         from forgetfilter.run_dir import write_atomic
 
-        write_atomic(self.path, json.dumps(self.stages, indent=2))
+        if distributed.is_main():
+            write_atomic(self.path, json.dumps(self.stages, indent=2))
 
 
 def peak_rss_mib() -> float | None:
@@ -84,7 +87,7 @@ def run_precision(config: FilterConfig, recorded: dict[str, Any] | None = None) 
 def record_precision(config: FilterConfig, log: StageLog) -> Precision:
     """``run_precision``, written to the stage log the first time (a resumed run reads it back from there)."""
     recorded = log.stages.get("precision")
-    precision = run_precision(config, recorded)
+    precision = distributed.on_main(run_precision, config, recorded)  # one dtype for every process
     if recorded is None or any(recorded.get(k) != v for k, v in precision.to_dict().items()):
         log.record("precision", **precision.to_dict())
     return precision
@@ -128,10 +131,16 @@ def run_session(
 
     result = train_session(model, tokenizer, examples, settings, out_dir=stage_dir, desc=name, **train_kwargs)
     adapter, tmp = stage_dir / "adapter", stage_dir / "adapter.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))  # renamed into place only once complete
-    shutil.rmtree(adapter, ignore_errors=True)
-    tmp.rename(adapter)
+    from forgetfilter.wrapped import save_adapter
+
+    distributed.on_main(shutil.rmtree, tmp, ignore_errors=True)
+    save_adapter(model, tmp)  # by the main process; renamed into place only once complete
+
+    def rename() -> None:
+        shutil.rmtree(adapter, ignore_errors=True)
+        tmp.rename(adapter)
+
+    distributed.on_main(rename)
     log.record(
         name,
         seconds=result.seconds,
@@ -214,9 +223,8 @@ def score_model(
     seconds = time.perf_counter() - started
     from forgetfilter.run_dir import write_atomic
 
-    write_atomic(
-        path, json.dumps({"ids": [ex.id for ex in examples], "settings": scoring_settings(config), "signals": signals})
-    )
+    text = json.dumps({"ids": [ex.id for ex in examples], "settings": scoring_settings(config), "signals": signals})
+    distributed.on_main(write_atomic, path, text)
     log.record(name, seconds=seconds, examples=len(examples), examples_per_s=len(examples) / max(seconds, 1e-9))
     return signals
 
@@ -262,6 +270,12 @@ def train_or_resume(
     if adapter_complete(adapter):
         return adapter
     dtype = record_precision(config, log).dtype
+    from forgetfilter import wrapped
+
+    if wrapped.active():  # FSDP/DeepSpeed: loaded in host memory; accelerate places (and shards) it
+        from dataclasses import replace
+
+        config = replace(config, device="cpu")
     model, tokenizer = _fresh_model(config, dtype) if start is None else _load_adapter(config, start, dtype)
     on_step = _curves(config, model, tokenizer, curves[0], curves[1], name) if curves and config.curve_every else {}
     run_session(model, tokenizer, examples, settings, stage_dir, log, name, **on_step)
@@ -276,8 +290,11 @@ def score(
     cached = cached_scores(path, examples, config)
     if cached is not None:
         return cached
-    model, tokenizer = _load_adapter(config, adapter, record_precision(config, log).dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from forgetfilter.wrapped import whole_model
+
+    with whole_model():  # every process scores with the whole model, even under DeepSpeed ZeRO-3
+        model, tokenizer = _load_adapter(config, adapter, record_precision(config, log).dtype)
+    distributed.on_main(path.parent.mkdir, parents=True, exist_ok=True)
     return score_model(model, tokenizer, examples, config, path, log, name)
 
 
@@ -376,13 +393,17 @@ def retrain_on_kept(
     except (OSError, ValueError):
         same = False
     if not same:  # another kept set, or a first run: nothing in the folder belongs to it
-        shutil.rmtree(stage_dir, ignore_errors=True)
-        stage_dir.mkdir(parents=True)
-        write_atomic(marker, json.dumps(digest))
+
+        def start_over() -> None:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+            stage_dir.mkdir(parents=True)
+            write_atomic(marker, json.dumps(digest))
+
+        distributed.on_main(start_over)
     log = StageLog.load(run_dir / "stages.json")
     paths = {"adapter": train_or_resume(config, kept, config.s1, stage_dir, log, "retrain")}
-    if merge:
-        paths["merged"] = merge_adapter(config, paths["adapter"], stage_dir / "merged")
+    if merge:  # by the main process alone
+        paths["merged"] = distributed.on_main(merge_adapter, config, paths["adapter"], stage_dir / "merged")
     return paths
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from forgetfilter import distributed
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
@@ -85,7 +86,9 @@ def teacher_forced_signals(
     The settings have no defaults here: they live in ``FilterConfig`` (``token_selection``, ``score_batch_size``,
     ``s1.max_length``), so a direct call cannot score differently from the CLI by accident.
 
-    Returns ``{"nll": [...], "token_accuracy": [...]}`` aligned to ``examples``.
+    Returns ``{"nll": [...], "token_accuracy": [...]}`` aligned to ``examples``. Launched in several processes,
+    each scores its share of the batches (the same batches as one process, so the same values) and every process
+    gets them all back.
     """
     import torch
     from tqdm.auto import tqdm
@@ -102,8 +105,12 @@ def teacher_forced_signals(
     was_training = model.training
     model.eval()
     batches = length_grouped_batches([len(t.input_ids) for t in tokenized], batch_size, seed=None)
+    if distributed.launched():  # cost of a batch: its padded tokens
+        costs = [len(b) * max(len(tokenized[i].input_ids) for i in b) for b in batches]
+        batches = [batches[i] for i in distributed.balanced_shard(costs)]
+    shown = progress and distributed.is_main()
     with torch.no_grad():
-        for batch_ids in tqdm(batches, desc=desc, unit="batch", disable=not progress, dynamic_ncols=True):
+        for batch_ids in tqdm(batches, desc=desc, unit="batch", disable=not shown, dynamic_ncols=True):
             batch = collate([tokenized[i] for i in batch_ids], tokenizer.pad_token_id)
             rows, cols, owner = [], [], []
             for row, index in enumerate(batch_ids):
@@ -126,6 +133,9 @@ def teacher_forced_signals(
                 nll[index] = float(token_nll[sel].mean())
                 accuracy[index] = float(token_hit[sel].mean())
     model.train(was_training)
+    if distributed.launched():
+        done = distributed.gather_by_index({i: (nll[i], accuracy[i]) for b in batches for i in b})
+        nll, accuracy = [done[i][0] for i in range(len(examples))], [done[i][1] for i in range(len(examples))]
     return {"nll": nll, "token_accuracy": accuracy}
 
 
@@ -150,22 +160,34 @@ def rouge_signal(
 ) -> dict[str, Any]:
     """The paper's signal: ROUGE-1 F (stemmed) of the greedy generation against the target response.
 
-    Returns ``{"rouge": [...], "generations": [...]}`` aligned to ``examples``.
+    Returns ``{"rouge": [...], "generations": [...]}`` aligned to ``examples``. Launched in several processes, each
+    generates its share of the batches (the batches of one process) and every process gets every text back.
     """
     from rouge_score import rouge_scorer
 
-    from forgetfilter.generation import generate
+    from forgetfilter.generation import generate, generation_batches
 
     prompts = [render_prompt(tokenizer, ex.messages, chat=ex.chat) for ex in examples]
+    share = list(range(len(prompts)))
+    if distributed.launched():  # whole batches, so each is generated with the padding it has in one process
+        batches = generation_batches(prompts, batch_size)
+        share = sorted(i for b in distributed.balanced_shard([len(b) for b in batches]) for i in batches[b])
     generations = generate(
-        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress, desc=desc
+        model,
+        tokenizer,
+        [prompts[i] for i in share],
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        progress=progress and distributed.is_main(),
+        desc=desc,
     )
+    texts = distributed.gather_by_index(dict(zip(share, generations.texts, strict=True)))
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
     scores = [
-        scorer.score(normalize_generation(ex.response), normalize_generation(text))["rouge1"].fmeasure
-        for ex, text in zip(examples, generations.texts, strict=True)
+        scorer.score(normalize_generation(ex.response), normalize_generation(texts[i]))["rouge1"].fmeasure
+        for i, ex in enumerate(examples)
     ]
-    return {"rouge": scores, "generations": list(generations.texts)}
+    return {"rouge": scores, "generations": [texts[i] for i in range(len(examples))]}
 
 
 def compute_signals(

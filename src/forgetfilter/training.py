@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forgetfilter import distributed, wrapped
 from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
@@ -133,32 +134,41 @@ def train_session(
     """Finetune ``model`` in place on ``examples``; resumes from ``out_dir/checkpoint`` if present.
 
     ``on_step(step, model)`` runs after every optimizer step (e.g. to score learning curves).
+    Launched in several processes (forgetfilter.distributed), every process calls this with the same arguments:
+    each takes its share of every micro-batch, the gradients are summed, and only the main process writes.
     """
     import torch
     from tqdm.auto import tqdm
 
     if not examples:
         raise ConfigError("cannot train on an empty dataset")
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.seed + distributed.rank())  # rank 0 (and a one-process run) draws as before
     tokenized = [tokenize(tokenizer, ex, max_length=settings.max_length) for ex in examples]
     steps = total_steps(len(tokenized), settings)
     batches = _micro_batches([len(t.input_ids) for t in tokenized], settings, steps * settings.grad_accum)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
-    device = next(model.parameters()).device
+    # the model and optimizer themselves, unless an FSDP/DeepSpeed launch wraps them (forgetfilter.wrapped)
+    runner, optimizer = wrapped.prepare(
+        model, optimizer, grad_accum=settings.grad_accum, batch_size=settings.batch_size, curves=on_step is not None
+    )
+    device = next(runner.parameters()).device
     checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
     result = SessionResult(steps=0, tokens=0, seconds=0.0)
     if checkpoint is not None:
         for candidate in (checkpoint, checkpoint.with_name(checkpoint.name + ".old")):  # .old: killed mid-replace
-            loaded = _load_checkpoint(model, optimizer, scheduler, candidate) if candidate.is_dir() else None
+            load = _load_wrapped if wrapped.active() else _load_checkpoint
+            loaded = load(model, optimizer, scheduler, candidate) if candidate.is_dir() else None
             if loaded is not None:
                 result = loaded
                 break
     model.train()
     if settings.gradient_checkpointing:
         _set_gradient_checkpointing(model, True)
-    bar = tqdm(total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True, disable=not distributed.is_main()
+    )
     started = time.perf_counter() - result.seconds
     per_epoch = steps_per_epoch(len(tokenized), settings)
     for step in range(result.steps, steps):
@@ -168,7 +178,7 @@ def train_session(
                 break
         group = batches[step * settings.grad_accum : (step + 1) * settings.grad_accum]
         loss, tokens = _optimizer_step(
-            model, optimizer, [[tokenized[i] for i in b] for b in group], tokenizer.pad_token_id, device, settings.bf16
+            runner, optimizer, [[tokenized[i] for i in b] for b in group], tokenizer.pad_token_id, device, settings.bf16
         )
         scheduler.step()
         result.steps, result.tokens = step + 1, result.tokens + tokens
@@ -177,7 +187,8 @@ def train_session(
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{result.tokens_per_s:.0f}")
         if checkpoint is not None and settings.checkpoint_every and result.steps % settings.checkpoint_every == 0:
-            _save_checkpoint(model, optimizer, scheduler, result, checkpoint)
+            save = _save_wrapped if wrapped.active() else _save_checkpoint
+            save(model, optimizer, scheduler, result, checkpoint)
         if on_step is not None:
             paused = time.perf_counter()
             on_step(result.steps, model)
@@ -208,39 +219,62 @@ def _set_gradient_checkpointing(model: Any, enabled: bool) -> None:
 def _optimizer_step(
     model: Any, optimizer: Any, micro: list[list[Tokenized]], pad_id: int, device: Any, bf16: bool | None
 ) -> tuple[float, int]:
-    """One optimizer step over accumulated micro-batches; loss is averaged over all response tokens."""
-    import torch
+    """One optimizer step over accumulated micro-batches; loss is averaged over all response tokens.
+
+    In several processes each computes its rows of every micro-batch, divided by the whole group's target-token
+    count, and the summed gradients, loss and token count are the one-process ones (up to summation order).
+    """
     import torch.nn.functional as F
 
     n_target = sum(item.response_length for batch in micro for item in batch)
     total_loss, total_tokens = 0.0, 0
-    for items in micro:
+    whole = wrapped.active()  # a wrapper (FSDP, DeepSpeed) runs the whole forward, on every process
+    for rows_of_all in micro:
+        items, weight = distributed.shard_rows(rows_of_all), 1.0
+        if not items:  # fewer rows than processes: this one has none of this micro-batch
+            if not whole:
+                continue
+            items, weight = rows_of_all[:1], 0.0  # a wrapper needs every process in every micro-batch
         batch = {k: v.to(device) for k, v in collate(items, pad_id).items()}
         targets = batch["labels"][:, 1:]
         rows, cols = (targets != -100).nonzero(as_tuple=True)
-        with _autocast(device, bf16):
-            logits = logits_at(model, batch["input_ids"], batch["attention_mask"], rows, cols)
-        loss = F.cross_entropy(logits.float(), targets[rows, cols], reduction="sum") / n_target
-        loss.backward()
-        total_loss += loss.item()
-        total_tokens += int(batch["attention_mask"].sum())
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        with wrapped.micro_batch(model):
+            with _autocast(device, bf16):
+                logits = logits_at(model, batch["input_ids"], batch["attention_mask"], rows, cols, whole=whole)
+            loss = F.cross_entropy(logits.float(), targets[rows, cols], reduction="sum") / n_target
+            wrapped.backward(loss if weight == 1.0 else loss * weight)
+        total_loss += loss.item() * weight
+        total_tokens += int(batch["attention_mask"].sum()) if weight else 0
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if distributed.launched():
+        if not whole:  # a wrapper has averaged them already
+            distributed.sum_gradients(trainable)
+        total_loss, summed_tokens = distributed.sum_over_processes(total_loss, total_tokens)
+        total_tokens = int(summed_tokens)
+    wrapped.clip(model, trainable, 1.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return total_loss, total_tokens
 
 
 def _save_checkpoint(model: Any, optimizer: Any, scheduler: Any, result: SessionResult, path: Path) -> None:
-    """Trainable weights (safetensors), optimizer and scheduler state; written atomically."""
+    """Trainable weights (safetensors), optimizer and scheduler state; written atomically, by the main process
+    (every process holds the same weights), with every process's random generators."""
     import torch
     from safetensors.torch import save_file
 
+    rng = _rng_states()
+    if distributed.launched():
+        per_rank = distributed.gather_by_index({distributed.rank(): rng})
+        rng = {**per_rank[0], "rng_ranks": [per_rank[r] for r in sorted(per_rank)]}
+    if not distributed.is_main():
+        return
     tmp = path.with_name(path.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     trainable = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
     save_file(trainable, tmp / "trainable.safetensors")
     torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **_rng_states()},
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **rng},
         tmp / "optimizer.pt",
     )
     (tmp / "state.json").write_text(json.dumps(asdict(result)))  # last: its presence marks a complete checkpoint
@@ -281,8 +315,27 @@ def _load_checkpoint(model: Any, optimizer: Any, scheduler: Any, path: Path) -> 
     with torch.no_grad():
         for name, tensor in weights.items():
             named[name].copy_(tensor)
-    _restore_rng_states(state)
+    _restore_rng_states(_own_rng_states(state))
     return result
+
+
+def _save_wrapped(model: Any, optimizer: Any, scheduler: Any, result: SessionResult, path: Path) -> None:
+    """A checkpoint of a wrapped session (accelerate's save_state), in ``_save_checkpoint``'s place."""
+    wrapped.save_checkpoint(path, scheduler, asdict(result))
+
+
+def _load_wrapped(model: Any, optimizer: Any, scheduler: Any, path: Path) -> SessionResult | None:
+    state = wrapped.load_checkpoint(path, scheduler)
+    return SessionResult(**state) if state is not None else None
+
+
+def _own_rng_states(state: dict[str, Any]) -> dict[str, Any]:
+    """This process's generators in a checkpoint: rank r's of a run in as many processes; else those at the top
+    level (rank 0's), which a one-process run has always written and read."""
+    per_rank = state.get("rng_ranks")
+    if distributed.launched() and per_rank is not None and len(per_rank) == distributed.world_size():
+        return per_rank[distributed.rank()]
+    return state
 
 
 def _rng_states() -> dict[str, Any]:

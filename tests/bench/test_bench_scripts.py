@@ -225,3 +225,20 @@ def test_review_load_times_the_page_in_chromium(noisy, chromium_executable, tmp_
     text = _section(md, "review_load.py")
     assert "| ready |" in text and "300 rows; page" in text and "browser: Chromium" in text
     assert (tmp_path / "load" / "run" / "review.html").is_file()
+
+
+@pytest.mark.slow  # three fresh launches, one of them 2 processes
+def test_data_parallel_compares_processes_with_threads_in_fresh_launches(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--limit", "8", "--steps", "1"]
+    argv += ["--batch-size", "4", "--processes", "2", "--repeats", "1", "--dtype", "float32", "--out-md", str(md)]
+    best = _script("data_parallel").main(argv)
+    assert list(best) == ["1 process x 1 thread", "1 process x 2 threads", "2 processes x 1 thread"]
+    base = best["1 process x 1 thread"]
+    assert base["scoring_efficiency"] == base["training_efficiency"] == 1.0
+    for figures in best.values():
+        assert figures["examples"] == 8 and figures["dtype"] == "float32"
+        assert figures["tokens"] == base["tokens"]  # the same global batch whatever the setup
+        assert figures["scoring_ex_s"] > 0 and figures["training_tok_s"] > 0
+    text = _section(md, "data_parallel.py")
+    assert "| 2 processes x 1 thread |" in text and "efficiency = speed-up over 1 x 1 / workers" in text

@@ -83,19 +83,27 @@ def filter_command(
         raise ConfigError(f"{' and '.join(missing)} required (see forgetfilter filter --help)")
     if merge and not retrain:
         raise ConfigError("--merge merges the retrained adapter: give --retrain too")
+    from forgetfilter.distributed import is_main
+
     result = find_unsafe_examples(data, safe, config=cfg, out_dir=out, data_format=data_format)
-    typer.echo(result.report())  # the report on stdout (`> report.md` keeps it); status lines on stderr
-    console.print(f"Wrote {out}/scores.jsonl, kept/removed data, summary.md and forgetting_hist.png.")
+    say = console.print if is_main() else _quiet  # launched in several processes, the main one reports
+    if is_main():
+        typer.echo(result.report())  # the report on stdout (`> report.md` keeps it); status lines on stderr
+    say(f"Wrote {out}/scores.jsonl, kept/removed data, summary.md and forgetting_hist.png.")
     if not retrain:
-        console.print(f"Next: check the decisions in a browser: forgetfilter review {out}")
-        console.print(f"Then finetune on the kept data, e.g. {out}/kept{Path(data).suffix or '.jsonl'}, or --retrain")
+        say(f"Next: check the decisions in a browser: forgetfilter review {out}")
+        say(f"Then finetune on the kept data, e.g. {out}/kept{Path(data).suffix or '.jsonl'}, or --retrain")
         return
     from forgetfilter.pipeline import retrain_on_kept
 
     kept = [ex for ex, removed in zip(result.examples, result.mask, strict=True) if not removed]
-    console.print(f"Retraining the original model on the {len(kept)} kept examples (S1 settings)")
+    say(f"Retraining the original model on the {len(kept)} kept examples (S1 settings)")
     paths = retrain_on_kept(kept, cfg, out, merge=merge)
-    console.print(f"Wrote {', '.join(str(p) for p in paths.values())}")
+    say(f"Wrote {', '.join(str(p) for p in paths.values())}")
+
+
+def _quiet(*_args: Any, **_kwargs: Any) -> None:
+    """What a process other than the main one prints: nothing."""
 
 
 def resolve_config(path: Path | None, overrides: list[str], flags: dict[str, Any]) -> Any:

@@ -69,8 +69,14 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     """Train what the methods need (each shared session once), evaluate every method, write the report."""
     import yaml
 
+    from forgetfilter.distributed import world_size
     from forgetfilter.report import collect_versions
 
+    if world_size() > 1:  # its evaluations generate and write in every process; not sharded yet
+        raise ConfigError(
+            f"forgetfilter experiment runs in one process (launched in {world_size()}); launch `forgetfilter filter "
+            "--retrain` data-parallel instead (docs/scaling.md), or run the experiment without torchrun"
+        )
     run_dir = Path(run_dir)
     check_run_dir(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
