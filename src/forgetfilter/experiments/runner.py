@@ -69,8 +69,10 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     """Train what the methods need (each shared session once), evaluate every method, write the report."""
     import yaml
 
+    from forgetfilter.models import check_model, resolve_model
     from forgetfilter.report import collect_versions
 
+    check_model(config.model)  # before the run folder and the data: a missing model is a one-line error
     run_dir = Path(run_dir)
     check_run_dir(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +90,6 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     ]
     points = run_interleaved_study(config, data, run_dir, log, echo) if config.interleaved.rounds else []
     inputs = {**data.files, **{f"eval_inputs/{p.parent.name}/{p.name}": p for p in _eval_files(data)}}
-    from forgetfilter.models import resolve_model
-
     source = resolve_model(config.model)  # converted already: the sessions loaded it
     versions = {**collect_versions(config.model, source, inputs), "precision": precision.to_dict()}
     (run_dir / "versions.json").write_text(json.dumps(versions, indent=2) + "\n", encoding="utf-8")
