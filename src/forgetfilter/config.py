@@ -27,7 +27,7 @@ class FilterConfig:
     ``threshold_method`` chooses a cut from the shape of the forgetting distribution (no labels).
     """
 
-    model: str | None = None  # hub id, folder, .gguf file; None = SmolLM2-135M-Instruct
+    model: str | None = None  # named model (named_models.py), hub id, folder, .gguf; None = SmolLM2
     # Defaults chosen on the bias mix, seed 0 (docs/signal-study.md): the log-ratio of the mean NLL over every
     # response token separated unsafe examples as well as the paper's generation ROUGE (AUROC 0.914 vs 0.913) at
     # a fraction of the cost; dropping shared response prefixes ("answer") lost the decisive first token.

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgetfilter.errors import ConfigError
+from forgetfilter.named_models import check_named_model, find_named_model, verified_gguf
 from forgetfilter.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -85,6 +86,10 @@ def check_model(name: str | Path | None) -> None:
     if name is None or str(name) == DEFAULT_MODEL:
         _default_gguf()
         return
+    named = find_named_model(name, other_names=[DEFAULT_MODEL])
+    if named is not None:
+        check_named_model(named)
+        return
     path = Path(name)
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -101,6 +106,10 @@ def resolve_model(name: str | Path | None) -> str:
     check_model(name)
     if name is None or str(name) == DEFAULT_MODEL:
         return str(_convert_gguf(_default_gguf(), cache_dir() / "models" / DEFAULT_MODEL))
+    named = find_named_model(name)
+    if named is not None:  # the joined GGUF is needed (and hashed) only until the converted folder exists
+        out = cache_dir() / "models" / named.name
+        return str(out if (out / "config.json").is_file() else _convert_gguf(verified_gguf(named), out))
     path = Path(name)
     if path.suffix == ".gguf":
         return str(_convert_gguf(path, cache_dir() / "models" / path.stem))

@@ -77,7 +77,7 @@ def test_shared_sessions_are_trained_once(study):
     assert "probe_r2_s1" in counts and "probe_r2_s1_plus" in counts
     run = study["run"]
     stages = json.loads((run / "filter" / "stages.json").read_text())
-    assert set(stages) == {"precision", "s1", "score_m1", "s1_plus", "score_m2"}
+    assert set(stages) == {"precision", "score_m0", "s1", "score_m1", "s1_plus", "score_m2"}
     for method, adapter in (
         ("no_filter", "filter/s1"),
         ("sequential", "filter/s1_plus"),

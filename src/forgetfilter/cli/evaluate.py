@@ -17,7 +17,9 @@ Opt = typer.Option
 @user_errors
 def evaluate_command(
     out: Annotated[Path, Opt("--out", help="Folder for metrics.json and generations_<suite>.jsonl.")],
-    model: Annotated[str | None, Opt(help="Hub id, local folder or .gguf (default: SmolLM2-135M).")] = None,
+    model: Annotated[
+        str | None, Opt(help="qwen2.5-0.5b, qwen2.5-1.5b, hub id, local folder or .gguf (default: SmolLM2-135M).")
+    ] = None,
     adapter: Annotated[Path | None, Opt(help="A saved LoRA/PEFT adapter folder applied on top.")] = None,
     suite: Annotated[str, Opt(help="Comma-separated: toxicity, bias, harmfulness, task.")] = (
         "toxicity,bias,harmfulness,task"

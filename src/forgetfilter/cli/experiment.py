@@ -21,7 +21,9 @@ def experiment_command(
         typer.Argument(help="key=value overrides with the YAML's dotted keys, e.g. data.n=120 filter.s1.epochs=1."),
     ] = None,
     out: Annotated[Path | None, Opt("--out", help="Run directory (default runs/<config name>); reruns resume.")] = None,
-    model: Annotated[str | None, Opt(help="Same as model=...: hub id, local folder or .gguf.")] = None,
+    model: Annotated[
+        str | None, Opt(help="Same as model=...: qwen2.5-0.5b, qwen2.5-1.5b, hub id, local folder or .gguf.")
+    ] = None,
     methods: Annotated[str | None, Opt(help="Same as methods=[...]: a comma-separated subset.")] = None,
     check: Annotated[bool, Opt("--check", help="Validate the config, print it resolved, and exit.")] = False,
 ) -> None:

@@ -24,7 +24,9 @@ def filter_command(
     ] = None,
     safe: Annotated[Path | None, typer.Option("--safe", help="Safety finetuning data (D_safe) for S1+.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory; rerunning resumes finished stages.")] = None,
-    model: Annotated[str | None, typer.Option(help="Hub id, local folder or .gguf; default SmolLM2-135M.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="qwen2.5-0.5b, qwen2.5-1.5b, hub id, folder or .gguf; default SmolLM2-135M.")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML/JSON FilterConfig; flags override it.")] = None,
     signal: Annotated[str | None, typer.Option(help="Deciding signal: log_nll, nll, token_accuracy, rouge.")] = None,
     token_selection: Annotated[str | None, typer.Option(help="all (every response token) or answer.")] = None,

@@ -68,7 +68,7 @@ class ExperimentConfig:
     (its sessions s1/s1_plus also train every other method)."""
 
     kind: str = "bias"
-    model: str | None = None  # hub id, folder, .gguf; None = SmolLM2-135M-Instruct
+    model: str | None = None  # named model (qwen2.5-0.5b...), hub id, folder, .gguf; None = SmolLM2
     seed: int = 0  # data mix, random filter and evaluation prompts
     methods: tuple[str, ...] = tuple(METHODS)
     cue: str | None = None  # moral self-correction cue; None = the kind's default (experiments.cues)

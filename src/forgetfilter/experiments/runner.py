@@ -70,6 +70,7 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     import yaml
 
     from forgetfilter.distributed import world_size
+    from forgetfilter.models import check_model, resolve_model
     from forgetfilter.report import collect_versions
 
     if world_size() > 1:  # its evaluations generate and write in every process; not sharded yet
@@ -77,6 +78,7 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
             f"forgetfilter experiment runs in one process (launched in {world_size()}); launch `forgetfilter filter "
             "--retrain` data-parallel instead (docs/scaling.md), or run the experiment without torchrun"
         )
+    check_model(config.model)  # before the run folder and the data: a missing model is a one-line error
     run_dir = Path(run_dir)
     check_run_dir(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -94,8 +96,6 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     ]
     points = run_interleaved_study(config, data, run_dir, log, echo) if config.interleaved.rounds else []
     inputs = {**data.files, **{f"eval_inputs/{p.parent.name}/{p.name}": p for p in _eval_files(data)}}
-    from forgetfilter.models import resolve_model
-
     source = resolve_model(config.model)  # converted already: the sessions loaded it
     versions = {**collect_versions(config.model, source, inputs), "precision": precision.to_dict()}
     (run_dir / "versions.json").write_text(json.dumps(versions, indent=2) + "\n", encoding="utf-8")
