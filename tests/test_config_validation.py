@@ -42,7 +42,7 @@ def no_model(monkeypatch):
         (["--phi", "nan"], "phi must be a number, got nan"),
         (
             ["--threshold-method", "otsuu"],
-            "threshold_method must be one of otsu, gmm, got 'otsuu'; did you mean 'otsu'?",
+            "threshold_method must be one of otsu, gmm, canary, got 'otsuu'; did you mean 'otsu'?",
         ),
         (["--s1-plus-steps", "-3"], "max_steps must be >= 1, got -3"),
         (["--s1-plus-steps", "0"], "max_steps must be >= 1, got 0"),
