@@ -59,7 +59,7 @@ def find_unsafe_examples(
     >>> result = find_unsafe_examples("d_noisy.jsonl", "d_safe.jsonl", out_dir="runs/bias")  # doctest: +SKIP
     >>> print(result.report())  # doctest: +SKIP
     """
-    from forgetfilter.pipeline import run_stages
+    from forgetfilter.pipeline import check_canaries, run_stages
 
     cuts = {"phi", "fraction", "count"}
     if cuts & overrides.keys():  # a threshold given here replaces the config's, of whichever kind
@@ -77,11 +77,7 @@ def find_unsafe_examples(
     if config.count is not None and config.count > len(noisy):
         n = len(noisy)
         raise ConfigError(f"count must be at most {n} (the number of examples in the data), got {config.count}")
-    if config.canaries and config.canaries >= len(safe_examples):
-        raise ConfigError(
-            f"canaries must leave examples of D_safe for S1+: D_safe has {len(safe_examples)}, "
-            f"canaries is {config.canaries}"
-        )
+    check_canaries(config.canaries, len(safe_examples))
     check_model(config.model)
     keep = out_dir is not None
     temporary = None

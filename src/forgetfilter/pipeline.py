@@ -283,34 +283,26 @@ def train_or_resume(
 
 
 def score(
-    config: FilterConfig, adapter: Path, examples: Sequence[Example], path: Path, log: StageLog, name: str
+    config: FilterConfig, adapter: Path | None, examples: Sequence[Example], path: Path, log: StageLog, name: str
 ) -> dict[str, list[Any]]:
-    """The signals of ``examples`` under M0 + ``adapter``, cached in ``path`` (recomputed when the examples or the
-    scoring settings differ, or the file is damaged)."""
-    cached = cached_scores(path, examples, config)
-    if cached is not None:
-        return cached
-    from forgetfilter.wrapped import whole_model
-
-    with whole_model():  # every process scores with the whole model, even under DeepSpeed ZeRO-3
-        model, tokenizer = _load_adapter(config, adapter, record_precision(config, log).dtype)
-    distributed.on_main(path.parent.mkdir, parents=True, exist_ok=True)
-    return score_model(model, tokenizer, examples, config, path, log, name)
-
-
-def score_reference(
-    config: FilterConfig, examples: Sequence[Example], path: Path, log: StageLog
-) -> dict[str, list[Any]]:
-    """The signals of ``examples`` under M0, the aligned model before any finetuning (cached in ``path``): the
-    baseline S1's learning is measured against, and a ranking a user could try without any training."""
+    """The signals of ``examples`` under M0 + ``adapter`` (M0 itself, the aligned model before any finetuning, when
+    ``adapter`` is None), cached in ``path`` (recomputed when the examples or the scoring settings differ, or the
+    file is damaged)."""
     from forgetfilter.models import load_model
 
     cached = cached_scores(path, examples, config)
     if cached is not None:
         return cached
-    model, tokenizer = load_model(config.model, dtype=record_precision(config, log).dtype, device=config.device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return score_model(model, tokenizer, examples, config, path, log, "score_m0")
+    from forgetfilter.wrapped import whole_model
+
+    dtype = record_precision(config, log).dtype
+    with whole_model():  # every process scores with the whole model, even under DeepSpeed ZeRO-3
+        if adapter is None:
+            model, tokenizer = load_model(config.model, dtype=dtype, device=config.device)
+        else:
+            model, tokenizer = _load_adapter(config, adapter, dtype)
+    distributed.on_main(path.parent.mkdir, parents=True, exist_ok=True)
+    return score_model(model, tokenizer, examples, config, path, log, name)
 
 
 @dataclass
@@ -325,14 +317,19 @@ class StageScores:
     log: StageLog
 
 
+def check_canaries(k: int, n_safe: int) -> None:
+    """``k`` canaries leave examples of D_safe (``n_safe`` of them) for S1+; 0 means no canaries."""
+    if k and k >= n_safe:
+        raise ConfigError(f"canaries must leave examples of D_safe for S1+: D_safe has {n_safe}, canaries is {k}")
+
+
 def split_canaries(safe: Sequence[Example], k: int, seed: int) -> tuple[list[Example], list[Example]]:
     """``k`` examples of D_safe drawn with ``seed`` as known-benign canaries (id ``canary:<id>``, role
     ``canary``) for S1, and the rest of D_safe, in order, for S1+."""
     import random
     from dataclasses import replace
 
-    if k >= len(safe):
-        raise ConfigError(f"canaries must leave examples of D_safe for S1+: D_safe has {len(safe)}, canaries is {k}")
+    check_canaries(k, len(safe))
     picked = set(random.Random(seed).sample(range(len(safe)), k))
     canaries = [replace(safe[i], id=f"canary:{safe[i].id}", role="canary") for i in sorted(picked)]
     return canaries, [ex for i, ex in enumerate(safe) if i not in picked]
@@ -350,7 +347,7 @@ def run_stages(noisy: Sequence[Example], safe: Sequence[Example], config: Filter
     run_dir.mkdir(parents=True, exist_ok=True)
     log = StageLog.load(run_dir / "stages.json")
     curves = (noisy, run_dir / "curves.jsonl")
-    reference = score_reference(config, pool, run_dir / "scores_m0.json", log) if config.score_m0 else None
+    reference = score(config, None, pool, run_dir / "scores_m0.json", log, "score_m0") if config.score_m0 else None
     m1 = train_or_resume(config, pool, config.s1, run_dir / "s1", log, "s1", curves=curves)
     before = score(config, m1, pool, run_dir / "scores_m1.json", log, "score_m1")
     m2 = train_or_resume(config, safe, config.s1_plus, run_dir / "s1_plus", log, "s1_plus", start=m1, curves=curves)

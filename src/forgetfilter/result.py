@@ -123,10 +123,11 @@ class ForgetFilterResult:
                 budget = Threshold(phi=float("nan"), method=self.threshold.method, budget=self.threshold.budget)
                 out[s] = filter_quality(filter_mask(scores, budget), scores, unsafe)
             elif self.threshold.method in AUTO_METHODS:
-                null = None
+                canary: dict[str, Any] = {}  # the canary cut of this signal: its own canaries, the run's rate
                 if self.threshold.method == "canary" and self.canaries:
                     null = forgetting(self.canaries["m1"][s], self.canaries["m2"][s], s)
-                own = choose_threshold(scores, method=self.threshold.method, null=null, fpr=self.threshold.fpr or 0.05)
+                    canary = {"null": null, "fpr": self.threshold.fpr}
+                own = choose_threshold(scores, method=self.threshold.method, **canary)
                 out[s] = {**filter_quality(filter_mask(scores, own), scores, unsafe), "phi": own.phi}
             else:
                 out[s] = {"auroc": filter_quality(self.mask, scores, unsafe)["auroc"]}
