@@ -140,9 +140,13 @@ def train_session(
     import torch
     from tqdm.auto import tqdm
 
+    from forgetfilter.dropout import use_fast_lora_dropout
+
     if not examples:
         raise ConfigError("cannot train on an empty dataset")
     torch.manual_seed(settings.seed + distributed.rank())  # rank 0 (and a one-process run) draws as before
+    if next(model.parameters()).device.type == "cpu":
+        use_fast_lora_dropout(model)  # same dropout, masks drawn 4 to a random number (forgetfilter.dropout)
     tokenized = [tokenize(tokenizer, ex, max_length=settings.max_length) for ex in examples]
     steps = total_steps(len(tokenized), settings)
     batches = _micro_batches([len(t.input_ids) for t in tokenized], settings, steps * settings.grad_accum)
