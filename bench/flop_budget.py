@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> str:
     safe = lengths(args.safe, config["s1_plus"]["max_length"])
     scored = lengths(args.data, config["s1"]["max_length"])
     flops: dict[str, float] = {}
-    for stage, sizes, key in (("s1", noisy, "s1"), ("s1_plus", safe, "s1_plus")):
-        if stage in stages:
-            seen = stages[stage]["steps"] * config[key]["batch_size"] * config[key]["grad_accum"]
+    for stage in stages:  # in the order the run ran them
+        if stage in ("s1", "s1_plus"):
+            sizes = noisy if stage == "s1" else safe
+            seen = stages[stage]["steps"] * config[stage]["batch_size"] * config[stage]["grad_accum"]
             flops[stage] = train_flops(sizes) * seen / len(sizes)  # epochs as run, rounded up to whole batches
-    for stage in ("score_m0", "score_m1", "score_m2"):
-        if stage in stages:
+        elif stage in ("score_m0", "score_m1", "score_m2"):
             flops[stage] = score_flops(scored)
     peak = peak_flops(getattr(torch, dtype))
     rows = []
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> str:
         rows.append(
             [
                 stage,
-                f"{work / 1e12:.1f}",
+                f"{work / 1e12:.3g}",
                 f"{work / peak:.0f}",
                 f"{2 * work / peak:.0f}",
                 f"{actual:.0f}",
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> str:
     rows.append(
         [
             "all stages",
-            f"{total / 1e12:.1f}",
+            f"{total / 1e12:.3g}",
             f"{total / peak:.0f}",
             f"{2 * total / peak:.0f}",
             f"{total_actual:.0f}",

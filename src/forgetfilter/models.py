@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,7 +194,8 @@ def load_model(
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise ConfigError(f"{adapter} is not a saved adapter (no adapter_config.json)")
         try:
-            model = PeftModel.from_pretrained(model, str(adapter))
+            with quiet_peft():
+                model = PeftModel.from_pretrained(model, str(adapter))
         except _load_errors() as exc:
             raise ConfigError(f"cannot load the adapter {adapter}: {' '.join(str(exc).split())}") from None
     model.to(pick_device(device))
@@ -214,6 +217,13 @@ def add_lora(model: Any, settings: LoraSettings) -> Any:
         target_modules=targets,
         task_type="CAUSAL_LM",
     )
-    with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with quiet_peft():
         return get_peft_model(model, config)
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft reads transformers' deprecated ``is_gradient_checkpointing``: hide that FutureWarning, and only it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield

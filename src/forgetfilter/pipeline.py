@@ -106,10 +106,11 @@ def _load_adapter(config: FilterConfig, adapter: Path, dtype: str) -> tuple[Any,
     """A saved adapter on M0, trainable (S1+ may continue it) but in eval mode (no dropout while scoring)."""
     from peft import PeftModel
 
-    from forgetfilter.models import load_model
+    from forgetfilter.models import load_model, quiet_peft
 
     base, tokenizer = load_model(config.model, dtype=dtype, device=config.device)
-    model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
+    with quiet_peft():
+        model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
     model.eval()
     return model, tokenizer
 
@@ -410,12 +411,13 @@ def merge_adapter(config: FilterConfig, adapter: Path, out: Path) -> Path:
 
     from peft import PeftModel
 
-    from forgetfilter.models import load_model
+    from forgetfilter.models import load_model, quiet_peft
 
     if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
         return out
     base, tokenizer = load_model(config.model, dtype="float32", device="cpu")
-    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    with quiet_peft():
+        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(str(tmp))

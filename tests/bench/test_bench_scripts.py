@@ -242,3 +242,47 @@ def test_data_parallel_compares_processes_with_threads_in_fresh_launches(tiny_mo
         assert figures["scoring_ex_s"] > 0 and figures["training_tok_s"] > 0
     text = _section(md, "data_parallel.py")
     assert "| 2 processes x 1 thread |" in text and "efficiency = speed-up over 1 x 1 / workers" in text
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_model_dir, noisy, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from forgetfilter.api import find_unsafe_examples
+    from forgetfilter.config import FilterConfig
+    from forgetfilter.training import SessionSettings
+
+    fast = SessionSettings(epochs=1, batch_size=6, grad_accum=1, lr=1e-2)
+    run = tmp_path_factory.mktemp("tiny-run") / "run"
+    find_unsafe_examples(
+        noisy[0], noisy[1], config=FilterConfig(model=str(tiny_model_dir), s1=fast, s1_plus=fast), out_dir=run
+    )
+    return run
+
+
+def test_lora_dropout_times_both_sides_on_one_batch(tiny_model_dir, noisy, capsys):
+    rows = _script("lora_dropout").main(["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--repeats", "1"])
+    assert rows[2].startswith("| torch nn.Dropout |") and rows[3].startswith("| forgetfilter FastDropout |")
+    rate = float(rows[-1].split(": ")[1].split()[0])
+    assert abs(rate - 0.05) < 0.002
+    assert "LoRA dropouts" in capsys.readouterr().out
+
+
+def test_flop_budget_counts_every_stage_of_a_run(noisy, tiny_run, tmp_path):
+    md = tmp_path / "results.md"
+    body = _script("flop_budget").main(
+        [str(tiny_run), "--data", str(noisy[0]), "--safe", str(noisy[1]), "--out-md", str(md)]
+    )
+    stages = [line.split("|")[1].strip() for line in body.splitlines() if line.startswith("| ")][1:]
+    assert stages == ["score_m0", "s1", "score_m1", "s1_plus", "score_m2", "all stages"]
+    for line in body.splitlines()[2:8]:
+        tflop, full, half = (float(cell) for cell in line.split("|")[2:5])
+        assert tflop > 0 and half >= full >= 0
+    assert "bench/flop_budget.py" in _section(md, "flop_budget.py")
+
+
+@pytest.mark.slow  # a torchrun launch of 2 processes
+def test_sharded_scoring_matches_one_process(noisy, tiny_run, tmp_path):
+    largest = _script("sharded_scoring").main(
+        [str(tiny_run), "--data", str(noisy[0]), "--out-md", str(tmp_path / "r.md")]
+    )
+    assert set(largest) >= {"log_nll", "nll", "token_accuracy"}
+    assert all(diff <= 1e-5 for diff in largest.values())
