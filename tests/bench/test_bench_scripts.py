@@ -286,3 +286,16 @@ def test_sharded_scoring_matches_one_process(noisy, tiny_run, tmp_path):
     )
     assert set(largest) >= {"log_nll", "nll", "token_accuracy"}
     assert all(diff <= 1e-5 for diff in largest.values())
+
+
+def test_attention_kernels_times_both_kernels_per_width_and_dtype(tmp_path):
+    md = tmp_path / "results.md"
+    rows = _script("attention_kernels").main(["--widths", "16,32", "--repeats", "1", "--out-md", str(md)])
+    assert [(r[0], r[1]) for r in rows] == [
+        ("16", "bfloat16"),
+        ("16", "float32"),
+        ("32", "bfloat16"),
+        ("32", "float32"),
+    ]
+    assert all(float(cell) > 0 for r in rows for cell in r[2:6])
+    assert "| eager speed-up |" in _section(md, "attention_kernels.py")
