@@ -299,3 +299,13 @@ def test_attention_kernels_times_both_kernels_per_width_and_dtype(tmp_path):
     ]
     assert all(float(cell) > 0 for r in rows for cell in r[2:6])
     assert "| eager speed-up |" in _section(md, "attention_kernels.py")
+
+
+def test_training_memory_reports_every_variant_from_fresh_processes(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--dtype", "float32", "--limit", "8"]
+    results = _script("training_memory").main([*argv, "--steps", "1", "--out-md", str(md)])
+    assert list(results) == ["default", "MALLOC_MMAP_THRESHOLD_=131072", "gradient checkpointing"]
+    for figures in results.values():
+        assert figures["peak"] >= figures["loaded"] > 0 and figures["s_per_step"] > 0
+    assert "| gradient checkpointing |" in _section(md, "training_memory.py")
