@@ -301,6 +301,7 @@ def test_attention_kernels_times_both_kernels_per_width_and_dtype(tmp_path):
     assert "| eager speed-up |" in _section(md, "attention_kernels.py")
 
 
+@pytest.mark.slow  # three fresh processes
 def test_training_memory_reports_every_variant_from_fresh_processes(tiny_model_dir, noisy, tmp_path):
     md = tmp_path / "results.md"
     argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--dtype", "float32", "--limit", "8"]
