@@ -132,3 +132,91 @@ def test_until_learned_stops_before_the_cap_and_the_cap_spans_the_schedule(tiny_
     assert result.learned_at_epoch is not None and result.steps == 2 * result.learned_at_epoch < 40
     with pytest.raises(ConfigError, match="until"):
         SessionSettings(until="converged")
+
+
+def _attention_of(model):
+    return model.get_base_model().config._attn_implementation
+
+
+def test_eager_and_sdpa_training_agree_and_scoring_keeps_sdpa(tiny_model_dir):
+    def train(attention):
+        torch.manual_seed(1)
+        model, tok = load_model(tiny_model_dir, dtype="float32", device="cpu")
+        model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+        assert _attention_of(model) == "sdpa"
+        seen = []
+        settings = SessionSettings(max_steps=3, batch_size=4, grad_accum=1, lr=5e-3, attention=attention)
+        result = train_session(model, tok, _data(), settings, on_step=lambda s, m: seen.append(_attention_of(m)))
+        assert result.attention == attention and result.attention_probe == {}
+        assert seen == [attention] * 3 and _attention_of(model) == "sdpa"  # switched for the session only
+        return result.losses, _trainable(model)
+
+    losses, _ = train("sdpa")
+    losses_eager, _ = train("eager")
+    assert losses_eager == pytest.approx(losses, rel=1e-5)  # Adam makes the weights themselves a poor comparison
+
+    model, tok = load_model(tiny_model_dir, dtype="float32", device="cpu")
+    model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    for param in model.parameters():
+        if param.requires_grad:
+            torch.nn.init.normal_(param, std=0.1)  # lora_B starts at zero, which would hide lora_A's gradients
+    batch = tok(["Say 1 Number 1 it is", "Say 22"], return_tensors="pt", padding=True)
+    grads = {}
+    for attention in ("sdpa", "eager"):
+        model.get_base_model().set_attn_implementation(attention)
+        model.zero_grad()
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        model(**batch, labels=labels).loss.backward()
+        grads[attention] = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    for sdpa, eager in zip(grads["sdpa"], grads["eager"], strict=True):
+        assert torch.allclose(sdpa, eager, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_attention_follows_the_probe_and_caches_it(tiny_model_dir, monkeypatch, tmp_path):
+    from forgetfilter import precision
+
+    monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake(shape, dtype, repeats=3):
+        calls.append(shape)
+        return {"sdpa_s": 0.03, "eager_s": 0.01}
+
+    monkeypatch.setattr(precision, "measure_attention", fake)
+    model, tok = load_model(tiny_model_dir, device="cpu")
+    model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    result = train_session(model, tok, _data(), SessionSettings(max_steps=1, batch_size=4, grad_accum=1))
+    assert result.attention == "eager" and result.attention_probe["cached"] is False
+    heads = model.get_base_model().config.num_attention_heads
+    assert calls[0][:2] == (4, heads) and calls[0][2] % 32 == 0  # the session's rows and heads, width rounded
+    again = train_session(model, tok, _data(), SessionSettings(max_steps=1, batch_size=4, grad_accum=1))
+    assert again.attention == "eager" and again.attention_probe["cached"] is True and len(calls) == 1
+    choice, probe = precision.choose_training_attention(
+        "auto", device="cpu", dtype=torch.float32, rows=4, width=500, heads=2, head_dim=8
+    )
+    assert choice == "eager" and probe["shape"] == [4, 2, 512, 8]
+    monkeypatch.setattr(precision, "measure_attention", lambda shape, dtype: {"sdpa_s": 0.010, "eager_s": 0.0095})
+    assert (
+        precision.choose_training_attention(
+            "auto", device="cpu", dtype=torch.float32, rows=8, width=64, heads=2, head_dim=8
+        )[0]
+        == "sdpa"
+    )  # eager must win by 10%
+    assert precision.choose_training_attention(
+        "auto", device="cuda:0", dtype=torch.bfloat16, rows=8, width=64, heads=2, head_dim=8
+    ) == ("sdpa", {})
+    assert precision.choose_training_attention(
+        "eager", device="cpu", dtype=torch.float32, rows=8, width=64, heads=2, head_dim=8
+    ) == ("eager", {})
+
+
+def test_real_attention_probe_times_both_kernels():
+    from forgetfilter.precision import measure_attention
+
+    times = measure_attention((2, 2, 32, 8), torch.float32, repeats=1)
+    assert set(times) == {"sdpa_s", "eager_s"} and all(t > 0 for t in times.values())
+
+
+def test_unknown_attention_is_a_config_error():
+    with pytest.raises(ConfigError, match="attention"):
+        SessionSettings(attention="flash")

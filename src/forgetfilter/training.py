@@ -15,6 +15,7 @@ from forgetfilter.batching import Tokenized, collate, length_grouped_batches, to
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
 from forgetfilter.forward import logits_at
+from forgetfilter.precision import ATTENTION, choose_training_attention
 
 UNTIL: tuple[str, ...] = ("steps", "learned")
 
@@ -40,6 +41,8 @@ class SessionSettings:
     tolerance: float = 0.02
     max_epochs: float = 10.0
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
+    # attention kernel while training: auto = the faster of sdpa/eager by a probe on this machine (CPU; CUDA: sdpa)
+    attention: str = "auto"
 
     def __post_init__(self) -> None:
         from forgetfilter.validate import check_bool, check_choice, check_int, check_number
@@ -55,6 +58,7 @@ class SessionSettings:
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_bool("gradient_checkpointing", self.gradient_checkpointing)
         check_choice("until", self.until, UNTIL)
+        check_choice("attention", self.attention, ATTENTION)
         check_number("tolerance", self.tolerance, at_least=0, at_most=1)
         check_number("max_epochs", self.max_epochs, above=0)
 
@@ -66,6 +70,8 @@ class SessionResult:
     seconds: float
     losses: list[float] = field(default_factory=list)
     learned_at_epoch: int | None = None  # until=learned: the epoch after which the loss stopped improving
+    attention: str | None = None  # the attention kernel the session trained with, and the probe behind an auto choice
+    attention_probe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float:
@@ -170,6 +176,9 @@ def train_session(
     model.train()
     if settings.gradient_checkpointing:
         _set_gradient_checkpointing(model, True)
+    scoring_attention = _attention(model)
+    result.attention, result.attention_probe = _training_attention(model, tokenized, batches, settings, device)
+    _set_attention(model, result.attention)
     bar = tqdm(
         total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True, disable=not distributed.is_main()
     )
@@ -199,10 +208,57 @@ def train_session(
             model.train()
             started += time.perf_counter() - paused  # callback time is not training time
     bar.close()
+    _set_attention(model, scoring_attention)
     if settings.gradient_checkpointing:
         _set_gradient_checkpointing(model, False)
     model.eval()
     return result
+
+
+def _attention(model: Any) -> str | None:
+    """The attention implementation of ``model``'s transformers config (None for a model without one)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(getattr(base, "config", None), "_attn_implementation", None)
+
+
+def _training_attention(
+    model: Any, tokenized: Sequence[Tokenized], batches: list[list[int]], settings: SessionSettings, device: Any
+) -> tuple[str | None, dict[str, Any]]:
+    """The kernel to train with: the setting, or with ``auto`` the probe's choice at the session's median
+    micro-batch, for models on the fused kernel that can switch (anything else keeps what it has)."""
+    import torch
+
+    current = _attention(model)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if current != "sdpa" or not hasattr(base, "set_attn_implementation") or not batches:
+        return current, {}
+    config = base.config
+    heads = getattr(config, "num_attention_heads", None)
+    head_dim = getattr(config, "head_dim", None) or (config.hidden_size // heads if heads else None)
+    if not heads or not head_dim:
+        return current, {}
+    widths = sorted(max(len(tokenized[i].input_ids) for i in batch) for batch in batches)
+    weights = next(p.dtype for p in model.parameters() if not p.requires_grad)
+    dtype = torch.bfloat16 if settings.bf16 and weights == torch.float32 else weights
+    rows = max(1, min(settings.batch_size, len(tokenized)) // distributed.world_size())
+    return distributed.broadcast(  # every process trains with the main process's choice
+        choose_training_attention(
+            settings.attention,
+            device=str(device),
+            dtype=dtype,
+            rows=rows,
+            width=widths[len(widths) // 2],
+            heads=heads,
+            head_dim=head_dim,
+        )
+    )
+
+
+def _set_attention(model: Any, implementation: str | None) -> None:
+    if implementation is None or implementation == _attention(model):
+        return
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.set_attn_implementation(implementation)
 
 
 def _set_gradient_checkpointing(model: Any, enabled: bool) -> None:
