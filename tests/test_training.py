@@ -178,36 +178,56 @@ def test_auto_attention_follows_the_probe_and_caches_it(tiny_model_dir, monkeypa
     monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(tmp_path))
     calls = []
 
-    def fake(shape, dtype, repeats=3):
+    def fake(shape, dtype, repeats=3):  # eager wins up to 160 tokens, loses from 256 on
         calls.append(shape)
-        return {"sdpa_s": 0.03, "eager_s": 0.01}
+        return {"sdpa_s": 0.03, "eager_s": 0.01 if shape[2] <= 160 else 0.05}
 
     monkeypatch.setattr(precision, "measure_attention", fake)
-    model, tok = load_model(tiny_model_dir, device="cpu")
+    model, tok = load_model(tiny_model_dir, dtype="float32", device="cpu")
     model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
-    result = train_session(model, tok, _data(), SessionSettings(max_steps=1, batch_size=4, grad_accum=1))
-    assert result.attention == "eager" and result.attention_probe["cached"] is False
+    settings = SessionSettings(max_steps=1, batch_size=4, grad_accum=1)
+    result = train_session(model, tok, _data(), settings)
     heads = model.get_base_model().config.num_attention_heads
-    assert calls[0][:2] == (4, heads) and calls[0][2] % 32 == 0  # the session's rows and heads, width rounded
-    again = train_session(model, tok, _data(), SessionSettings(max_steps=1, batch_size=4, grad_accum=1))
-    assert again.attention == "eager" and again.attention_probe["cached"] is True and len(calls) == 1
-    choice, probe = precision.choose_training_attention(
-        "auto", device="cpu", dtype=torch.float32, rows=4, width=500, heads=2, head_dim=8
-    )
-    assert choice == "eager" and probe["shape"] == [4, 2, 512, 8]
+    assert result.attention == "eager" and calls == [(4, heads, 64, calls[0][3])]  # short data: one width probed
+    assert result.attention_probe["widths"]["64"]["cached"] is False
+    again = train_session(model, tok, _data(), settings)
+    assert again.attention == "eager" and again.attention_probe["widths"]["64"]["cached"] is True and len(calls) == 1
+
+    def choose(max_width, attention="auto", device="cpu"):
+        return precision.choose_training_attention(
+            attention, device=device, dtype=torch.float32, rows=4, max_width=max_width, heads=2, head_dim=8
+        )
+
+    eager_up_to, probe = choose(500)
+    assert eager_up_to == 160 and list(probe["widths"]) == ["64", "96", "160", "256"]  # stops where eager loses
+    assert precision.describe_attention(eager_up_to, 500) == "eager up to 160 tokens, sdpa above"
+    assert precision.describe_attention(eager_up_to, 100) == "eager"
+    assert precision.describe_attention(0, 100) == "sdpa"
+    assert choose(100)[0] == 160 and choose(60)[0] == 64
+    assert choose(500, "eager") == (500, {}) and choose(500, "sdpa") == (0, {})
+    assert choose(500, device="cuda:0") == (0, {})
     monkeypatch.setattr(precision, "measure_attention", lambda shape, dtype: {"sdpa_s": 0.010, "eager_s": 0.0095})
-    assert (
-        precision.choose_training_attention(
-            "auto", device="cpu", dtype=torch.float32, rows=8, width=64, heads=2, head_dim=8
-        )[0]
-        == "sdpa"
-    )  # eager must win by 10%
-    assert precision.choose_training_attention(
-        "auto", device="cuda:0", dtype=torch.bfloat16, rows=8, width=64, heads=2, head_dim=8
-    ) == ("sdpa", {})
-    assert precision.choose_training_attention(
-        "eager", device="cpu", dtype=torch.float32, rows=8, width=64, heads=2, head_dim=8
-    ) == ("eager", {})
+    monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(tmp_path / "other"))
+    assert choose(500)[0] == 0  # eager must win by 10%
+
+
+def test_each_micro_batch_trains_with_the_kernel_for_its_width(tiny_model_dir, monkeypatch):
+    from forgetfilter import training
+    from forgetfilter.batching import tokenize
+
+    model, tok = load_model(tiny_model_dir, dtype="float32", device="cpu")
+    model = add_lora(model, LoraSettings(r=4, alpha=8, dropout=0.0))
+    data = _data(4) + [
+        Example(id=f"long{i}", messages=user_prompt("Say it " * 20), response="Fine " * 5, source="t") for i in range(4)
+    ]
+    short = max(len(tokenize(tok, ex, max_length=384).input_ids) for ex in data[:4])
+    monkeypatch.setattr(training, "choose_training_attention", lambda *a, **k: (short, {"widths": {}}))
+    used = []
+    original = training._set_attention
+    monkeypatch.setattr(training, "_set_attention", lambda model, impl: (used.append(impl), original(model, impl)))
+    result = train_session(model, tok, data, SessionSettings(max_steps=2, batch_size=4, grad_accum=1))
+    assert result.attention == f"eager up to {short} tokens, sdpa above"
+    assert "eager" in used and "sdpa" in used and _attention_of(model) == "sdpa"
 
 
 def test_real_attention_probe_times_both_kernels():

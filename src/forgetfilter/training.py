@@ -15,7 +15,7 @@ from forgetfilter.batching import Tokenized, collate, length_grouped_batches, to
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
 from forgetfilter.forward import logits_at
-from forgetfilter.precision import ATTENTION, choose_training_attention
+from forgetfilter.precision import ATTENTION, choose_training_attention, describe_attention
 
 UNTIL: tuple[str, ...] = ("steps", "learned")
 
@@ -41,7 +41,8 @@ class SessionSettings:
     tolerance: float = 0.02
     max_epochs: float = 10.0
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
-    # attention kernel while training: auto = the faster of sdpa/eager by a probe on this machine (CPU; CUDA: sdpa)
+    # attention kernel while training: auto = eager for the micro-batch widths where a probe on this machine finds it
+    # faster than sdpa (CPU; CUDA keeps sdpa), sdpa above; or sdpa / eager throughout
     attention: str = "auto"
 
     def __post_init__(self) -> None:
@@ -177,8 +178,9 @@ def train_session(
     if settings.gradient_checkpointing:
         _set_gradient_checkpointing(model, True)
     scoring_attention = _attention(model)
-    result.attention, result.attention_probe = _training_attention(model, tokenized, batches, settings, device)
-    _set_attention(model, result.attention)
+    switch, result.attention_probe = _training_attention(model, tokenized, batches, settings, device)
+    max_width = max(max(len(tokenized[i].input_ids) for i in batch) for batch in batches)
+    result.attention = describe_attention(switch, max_width) if switch is not None else scoring_attention
     bar = tqdm(
         total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True, disable=not distributed.is_main()
     )
@@ -191,7 +193,15 @@ def train_session(
                 break
         group = batches[step * settings.grad_accum : (step + 1) * settings.grad_accum]
         loss, tokens = _optimizer_step(
-            runner, optimizer, [[tokenized[i] for i in b] for b in group], tokenizer.pad_token_id, device, settings.bf16
+            runner,
+            optimizer,
+            [[tokenized[i] for i in b] for b in group],
+            tokenizer.pad_token_id,
+            device,
+            settings.bf16,
+            attention=None
+            if switch is None
+            else lambda width: _set_attention(model, "eager" if width <= switch else "sdpa"),
         )
         scheduler.step()
         result.steps, result.tokens = step + 1, result.tokens + tokens
@@ -223,21 +233,19 @@ def _attention(model: Any) -> str | None:
 
 def _training_attention(
     model: Any, tokenized: Sequence[Tokenized], batches: list[list[int]], settings: SessionSettings, device: Any
-) -> tuple[str | None, dict[str, Any]]:
-    """The kernel to train with: the setting, or with ``auto`` the probe's choice at the session's median
-    micro-batch, for models on the fused kernel that can switch (anything else keeps what it has)."""
+) -> tuple[int | None, dict[str, Any]]:
+    """Up to which micro-batch width to train with eager attention (forgetfilter.precision), or None to keep the
+    model's own kernel: a model not on sdpa, or one that cannot switch."""
     import torch
 
-    current = _attention(model)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if current != "sdpa" or not hasattr(base, "set_attn_implementation") or not batches:
-        return current, {}
+    if _attention(model) != "sdpa" or not hasattr(base, "set_attn_implementation") or not batches:
+        return None, {}
     config = base.config
     heads = getattr(config, "num_attention_heads", None)
     head_dim = getattr(config, "head_dim", None) or (config.hidden_size // heads if heads else None)
     if not heads or not head_dim:
-        return current, {}
-    widths = sorted(max(len(tokenized[i].input_ids) for i in batch) for batch in batches)
+        return None, {}
     weights = next(p.dtype for p in model.parameters() if not p.requires_grad)
     dtype = torch.bfloat16 if settings.bf16 and weights == torch.float32 else weights
     rows = max(1, min(settings.batch_size, len(tokenized)) // distributed.world_size())
@@ -247,7 +255,7 @@ def _training_attention(
             device=str(device),
             dtype=dtype,
             rows=rows,
-            width=widths[len(widths) // 2],
+            max_width=max(max(len(tokenized[i].input_ids) for i in batch) for batch in batches),
             heads=heads,
             head_dim=head_dim,
         )
@@ -277,7 +285,13 @@ def _set_gradient_checkpointing(model: Any, enabled: bool) -> None:
 
 
 def _optimizer_step(
-    model: Any, optimizer: Any, micro: list[list[Tokenized]], pad_id: int, device: Any, bf16: bool | None
+    model: Any,
+    optimizer: Any,
+    micro: list[list[Tokenized]],
+    pad_id: int,
+    device: Any,
+    bf16: bool | None,
+    attention: Callable[[int], None] | None = None,
 ) -> tuple[float, int]:
     """One optimizer step over accumulated micro-batches; loss is averaged over all response tokens.
 
@@ -296,6 +310,8 @@ def _optimizer_step(
                 continue
             items, weight = rows_of_all[:1], 0.0  # a wrapper needs every process in every micro-batch
         batch = {k: v.to(device) for k, v in collate(items, pad_id).items()}
+        if attention is not None:  # the kernel for this micro-batch's width
+            attention(batch["input_ids"].shape[1])
         targets = batch["labels"][:, 1:]
         rows, cols = (targets != -100).nonzero(as_tuple=True)
         with wrapped.micro_batch(model):
