@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> str:
 
     noisy = lengths(args.data, config["s1"]["max_length"])
     safe = lengths(args.safe, config["s1_plus"]["max_length"])
-    scored = lengths(args.data, config["s1"]["max_length"])
     flops: dict[str, float] = {}
     for stage in stages:  # in the order the run ran them
         if stage in ("s1", "s1_plus"):
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> str:
             seen = stages[stage]["steps"] * config[stage]["batch_size"] * config[stage]["grad_accum"]
             flops[stage] = train_flops(sizes) * seen / len(sizes)  # epochs as run, rounded up to whole batches
         elif stage in ("score_m0", "score_m1", "score_m2"):
-            flops[stage] = score_flops(scored)
+            flops[stage] = score_flops(noisy)  # scoring reads D_noisy at S1's max_length
     peak = peak_flops(getattr(torch, dtype))
     rows = []
     for stage, work in flops.items():

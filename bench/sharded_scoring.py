@@ -70,20 +70,10 @@ def main(argv: list[str] | None = None) -> dict[str, float] | None:
     with tempfile.TemporaryDirectory() as tmp:
         for processes in (1, args.processes):
             result = Path(tmp) / f"{processes}p.json"
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-            cmd += [__file__, str(args.run), "--data", str(args.data), "--child", "--result", str(result)]
+            script = [__file__, str(args.run), "--data", str(args.data), "--child", "--result", str(result)]
+            launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+            cmd = [sys.executable, *script] if processes == 1 else [sys.executable, *launcher, *script]  # 1: no group
             env = {**os.environ, "OMP_NUM_THREADS": "1"}
-            if processes == 1:  # a plain one-process run, not a process group of one
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    str(args.run),
-                    "--data",
-                    str(args.data),
-                    "--child",
-                    "--result",
-                    str(result),
-                ]
             started = time.perf_counter()
             subprocess.run(cmd, check=True, env=env)
             results[processes] = {**json.loads(result.read_text()), "wall": time.perf_counter() - started}

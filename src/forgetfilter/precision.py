@@ -132,10 +132,15 @@ def probe_key() -> str:
 
 def cached_probe(cache_file: Path | None = None) -> dict[str, Any]:
     """``measure_bf16_speedup()``, cached per machine key in the cache folder (a damaged cache is re-measured)."""
+    return _cached(probe_key(), measure_bf16_speedup, ("speedup",), cache_file)
+
+
+def _cached(key: str, measure: Any, fields: tuple[str, ...], cache_file: Path | None = None) -> dict[str, Any]:
+    """``measure()``'s dict, cached under ``key`` in ``precision-probe.json`` of the cache folder; an entry without
+    float ``fields`` (a damaged cache) is measured again, and a read-only folder only costs a re-measurement."""
     from forgetfilter.paths import cache_dir
 
     path = cache_file or cache_dir() / "precision-probe.json"
-    key = probe_key()
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -143,15 +148,15 @@ def cached_probe(cache_file: Path | None = None) -> dict[str, Any]:
     if not isinstance(cached, dict):
         cached = {}
     entry = cached.get(key)
-    if isinstance(entry, dict) and isinstance(entry.get("speedup"), float):
+    if isinstance(entry, dict) and all(isinstance(entry.get(name), float) for name in fields):
         return {**entry, "cached": True}
-    entry = measure_bf16_speedup()
+    entry = measure()
     cached[key] = entry
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(cached, indent=2), encoding="utf-8")
         os.replace(tmp, path)
-    except OSError:  # a read-only cache folder costs a re-measurement next time, nothing else
+    except OSError:
         tmp.unlink(missing_ok=True)
     return {**entry, "cached": False}
 
@@ -214,7 +219,7 @@ def choose_training_attention(
     while True:
         shape = (rows, heads, width, head_dim)
         key = f"attention-{probe_key()}-{str(dtype).removeprefix('torch.')}-{'x'.join(map(str, shape))}"
-        probe = _cached_attention_probe(key, lambda shape=shape: measure_attention(shape, dtype))
+        probe = _cached(key, lambda shape=shape: measure_attention(shape, dtype), ("sdpa_s", "eager_s"))
         probes[str(width)] = probe
         if probe["eager_s"] >= probe["sdpa_s"] / MIN_ATTENTION_SPEEDUP:
             break
@@ -264,29 +269,3 @@ def measure_attention(shape: tuple[int, int, int, int], dtype: Any, repeats: int
             best = min(best, time.perf_counter() - started)
         times[f"{name}_s"] = round(best, 6)
     return times
-
-
-def _cached_attention_probe(key: str, measure: Any, cache_file: Path | None = None) -> dict[str, Any]:
-    """``measure()``'s timings, cached under ``key`` beside the dtype probe (a damaged entry is re-measured)."""
-    from forgetfilter.paths import cache_dir
-
-    path = cache_file or cache_dir() / "precision-probe.json"
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cached = {}
-    if not isinstance(cached, dict):
-        cached = {}
-    entry = cached.get(key)
-    if isinstance(entry, dict) and all(isinstance(entry.get(k), float) for k in ("sdpa_s", "eager_s")):
-        return {**entry, "cached": True}
-    entry = measure()
-    cached[key] = entry
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(cached, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-    return {**entry, "cached": False}

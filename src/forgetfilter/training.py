@@ -178,8 +178,8 @@ def train_session(
     if settings.gradient_checkpointing:
         _set_gradient_checkpointing(model, True)
     scoring_attention = _attention(model)
-    switch, result.attention_probe = _training_attention(model, tokenized, batches, settings, device)
     max_width = max(max(len(tokenized[i].input_ids) for i in batch) for batch in batches)
+    switch, result.attention_probe = _training_attention(model, max_width, len(tokenized), settings, device)
     result.attention = describe_attention(switch, max_width) if switch is not None else scoring_attention
     bar = tqdm(
         total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True, disable=not distributed.is_main()
@@ -225,21 +225,25 @@ def train_session(
     return result
 
 
+def _base(model: Any) -> Any:
+    """The transformers model under a PEFT wrapper (or ``model`` itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def _attention(model: Any) -> str | None:
     """The attention implementation of ``model``'s transformers config (None for a model without one)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(getattr(base, "config", None), "_attn_implementation", None)
+    return getattr(getattr(_base(model), "config", None), "_attn_implementation", None)
 
 
 def _training_attention(
-    model: Any, tokenized: Sequence[Tokenized], batches: list[list[int]], settings: SessionSettings, device: Any
+    model: Any, max_width: int, n_examples: int, settings: SessionSettings, device: Any
 ) -> tuple[int | None, dict[str, Any]]:
     """Up to which micro-batch width to train with eager attention (forgetfilter.precision), or None to keep the
     model's own kernel: a model not on sdpa, or one that cannot switch."""
     import torch
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if _attention(model) != "sdpa" or not hasattr(base, "set_attn_implementation") or not batches:
+    base = _base(model)
+    if _attention(model) != "sdpa" or not hasattr(base, "set_attn_implementation"):
         return None, {}
     config = base.config
     heads = getattr(config, "num_attention_heads", None)
@@ -248,14 +252,14 @@ def _training_attention(
         return None, {}
     weights = next(p.dtype for p in model.parameters() if not p.requires_grad)
     dtype = torch.bfloat16 if settings.bf16 and weights == torch.float32 else weights
-    rows = max(1, min(settings.batch_size, len(tokenized)) // distributed.world_size())
+    rows = max(1, min(settings.batch_size, n_examples) // distributed.world_size())
     return distributed.broadcast(  # every process trains with the main process's choice
         choose_training_attention(
             settings.attention,
             device=str(device),
             dtype=dtype,
             rows=rows,
-            max_width=max(max(len(tokenized[i].input_ids) for i in batch) for batch in batches),
+            max_width=max_width,
             heads=heads,
             head_dim=head_dim,
         )
@@ -265,13 +269,12 @@ def _training_attention(
 def _set_attention(model: Any, implementation: str | None) -> None:
     if implementation is None or implementation == _attention(model):
         return
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.set_attn_implementation(implementation)
+    _base(model).set_attn_implementation(implementation)
 
 
 def _set_gradient_checkpointing(model: Any, enabled: bool) -> None:
     """Turn activation recomputation on or off (non-reentrant, so frozen inputs under LoRA need no hooks)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _base(model)
     if not getattr(base, "supports_gradient_checkpointing", False):
         raise ConfigError(f"{type(base).__name__} does not support gradient checkpointing; set it to false")
     kwargs = {"use_reentrant": False}
