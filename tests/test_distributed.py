@@ -245,12 +245,58 @@ def test_each_process_resumes_its_own_random_generators(monkeypatch):
     assert training._own_rng_states(state) is state
 
 
-def test_an_experiment_in_several_processes_is_a_clear_error(monkeypatch, tmp_path):
-    from forgetfilter.experiments.config import ExperimentConfig
-    from forgetfilter.experiments.runner import run_experiment
+EXPERIMENT = """
+kind: toxicity
+methods: [no_filter, forgetfilter, replay]
+data: {n: 16, n_safe: 6}
+eval: {n: 5, batch_size: 2, max_new_tokens: 3}
+filter:
+  dtype: float32
+  lora: {dropout: 0.0}
+  s1: {epochs: 1, batch_size: 5, grad_accum: 2, lr: 0.01}
+  s1_plus: {epochs: 1, batch_size: 4, grad_accum: 1, lr: 0.01}
+interleaved: {rounds: 2, n_eval: 3, noisy: {epochs: 1, batch_size: 4, lr: 0.01}, safe: {max_steps: 1, lr: 0.01}}
+"""
+TIMINGS = ("wall_seconds", "generation_seconds", "tokens_per_second", "peak_rss_mib")
 
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    expected = r"experiment runs in one process \(launched in 2\); launch `forgetfilter filter --retrain`"
-    with pytest.raises(ConfigError, match=expected):
-        run_experiment(ExperimentConfig(), tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return round(value, 5) if isinstance(value, float) else value
+
+
+def test_an_experiment_in_two_processes_gives_the_one_process_results(tiny_model_dir, data_dir, tmp_path):
+    """`torchrun ... -m forgetfilter experiment`: sessions data-parallel, evaluations generated in shares; the same
+    selections, generations and metrics as one process, and one report."""
+    from typer.testing import CliRunner
+
+    from forgetfilter.cli import app
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(EXPERIMENT)
+    args = ["experiment", str(config), "--model", str(tiny_model_dir), f"data.data_dir={data_dir}"]
+    two = subprocess.run(
+        [*LAUNCH_2, "-m", "forgetfilter", *args, "--out", str(tmp_path / "two")],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("| forgetfilter |") == 1  # one results table: the main process's
+    one = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.output
+    a, b = tmp_path / "one", tmp_path / "two"
+    for name in ("data/d_noisy.jsonl", "eval_inputs/plain/eval_toxicity.jsonl", "selections/forgetfilter.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    generations = sorted(p.relative_to(a) for p in a.glob("**/generations_*.jsonl"))
+    assert len(generations) == 3 * 2 + 2 * 2 * 2  # methods x (toxicity, task) + arms x rounds x sessions (toxicity)
+    for name in generations:
+        assert _rows(a / name) == _rows(b / name), name  # every text, in input order
+    rows_a, rows_b = (json.loads((d / "results.json").read_text()) for d in (a, b))
+    assert _without_timings(rows_a) == _without_timings(rows_b)
+    points_a, points_b = (_rows(d / "interleaved" / "points.jsonl") for d in (a, b))
+    assert _without_timings(points_a) == _without_timings(points_b)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from forgetfilter import distributed
 from forgetfilter.errors import ConfigError
 
 
@@ -129,3 +130,31 @@ def generate(
     bar.close()
     model.train(was_training)
     return Generations(texts=texts, new_tokens=counts, seconds=time.perf_counter() - start)
+
+
+def generate_sharded(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+    progress: bool = True,
+    desc: str = "generating",
+) -> Generations:
+    """``generate``, split across launched processes (forgetfilter.distributed) by whole batches, with every text
+    and token count back on every process in input order: each batch is generated with the padding it has in one
+    process, so the texts are the one-process texts. ``seconds`` is this process's. One process: ``generate``."""
+    settings = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "desc": desc}
+    if not distributed.launched():
+        return generate(model, tokenizer, prompts, progress=progress, **settings)
+    batches = generation_batches(prompts, batch_size)
+    # whole batches, longest first: the subset re-batches into the same batches (only the last may be short)
+    share = sorted(i for b in distributed.balanced_shard([len(b) for b in batches]) for i in batches[b])
+    mine = generate(
+        model, tokenizer, [prompts[i] for i in share], progress=progress and distributed.is_main(), **settings
+    )
+    pairs = zip(share, zip(mine.texts, mine.new_tokens, strict=True), strict=True)
+    merged = distributed.gather_by_index(dict(pairs))
+    ordered = [merged[i] for i in range(len(prompts))]
+    return Generations(texts=[t for t, _ in ordered], new_tokens=[n for _, n in ordered], seconds=mine.seconds)

@@ -165,23 +165,12 @@ def rouge_signal(
     """
     from rouge_score import rouge_scorer
 
-    from forgetfilter.generation import generate, generation_batches
+    from forgetfilter.generation import generate_sharded
 
     prompts = [render_prompt(tokenizer, ex.messages, chat=ex.chat) for ex in examples]
-    share = list(range(len(prompts)))
-    if distributed.launched():  # whole batches, so each is generated with the padding it has in one process
-        batches = generation_batches(prompts, batch_size)
-        share = sorted(i for b in distributed.balanced_shard([len(b) for b in batches]) for i in batches[b])
-    generations = generate(
-        model,
-        tokenizer,
-        [prompts[i] for i in share],
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        progress=progress and distributed.is_main(),
-        desc=desc,
-    )
-    texts = distributed.gather_by_index(dict(zip(share, generations.texts, strict=True)))
+    texts = generate_sharded(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress, desc=desc
+    ).texts
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
     scores = [
         scorer.score(normalize_generation(ex.response), normalize_generation(texts[i]))["rouge1"].fmeasure

@@ -69,6 +69,10 @@ def evaluate_command(
         seed=seed,
         run_info={"model": model or "smollm2-135m-instruct", "adapter": adapter or "", "dtype": dtype},
     )
+    from forgetfilter.distributed import is_main
+
+    if not is_main():  # launched in several processes (torchrun), each generated its share; the main one reports
+        return
     _print_table(results)
     typer.echo(f"wrote {out / 'metrics.json'}; per-item generations in {out}/generations_<suite>.jsonl")
 

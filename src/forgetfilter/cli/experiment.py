@@ -45,11 +45,14 @@ def experiment_command(
     if check:
         typer.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False), nl=False)
         return
+    from forgetfilter.distributed import is_main
     from forgetfilter.experiments.runner import run_experiment
     from forgetfilter.report import flat_row, markdown_table
 
     run_dir = out or Path("runs") / config.stem
     result = run_experiment(cfg, run_dir, echo=lambda text: console.print(f"[experiment] {text}", highlight=False))
+    if not is_main():  # launched in several processes (torchrun), the main one reports
+        return
     suites = list(result.rows[0]["metrics"]) if result.rows else []
     typer.echo(markdown_table([flat_row(r, suites) for r in result.rows]))  # the results table on stdout
     console.print(f"Wrote {run_dir}/results.md, results.csv, results.json, report.html and the plots.")

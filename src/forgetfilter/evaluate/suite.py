@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import forgetfilter.evaluate.scoring as scoring
+from forgetfilter import distributed
 from forgetfilter.chat import render_prompt
 from forgetfilter.errors import ConfigError
 from forgetfilter.evaluate.prompts import load_prompts
 from forgetfilter.evaluate.registry import DEFAULT_MAX_NEW_TOKENS, SUITES
 from forgetfilter.evaluate.toxicity import Scorer, get_scorer
 from forgetfilter.examples import Example
-from forgetfilter.generation import Generations, generate
+from forgetfilter.generation import Generations, generate_sharded
 
 # Token budgets: BBQ answers are an option, toxicity the paper's short continuation, SQuAD a span.
 
@@ -47,7 +48,8 @@ def token_budgets(max_new_tokens: int | Mapping[str, int] | None) -> dict[str, i
 
 
 class _Runner:
-    """Generates for one suite's examples and collects rows and throughput."""
+    """Generates for one suite's examples and collects rows and throughput; launched in several processes, each
+    generates its share of the batches and every process gets every text back."""
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int, progress: bool) -> None:
         self.model, self.tokenizer, self.batch_size, self.progress = model, tokenizer, batch_size, progress
@@ -55,7 +57,7 @@ class _Runner:
 
     def __call__(self, examples: Sequence[Example], max_new_tokens: int, desc: str) -> tuple[list[str], list[str]]:
         prompts = [render_prompt(self.tokenizer, e.messages, chat=e.chat) for e in examples]
-        result = generate(
+        result = generate_sharded(
             self.model,
             self.tokenizer,
             prompts,
@@ -148,8 +150,8 @@ def evaluate(
     needs_scorer = {"toxicity", "harmfulness"} & set(names)
     score_fn = get_scorer(scorer, checkpoint=detoxify_checkpoint) if needs_scorer else None
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:  # launched in several processes, the main one writes
+        distributed.on_main(out.mkdir, parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
     info = _run_info(names, n, seed, scorer, batch_size, budgets, eval_dir, run_info)
     for suite in names:
@@ -159,8 +161,8 @@ def evaluate(
         metrics, rows = _run_suite(suite, examples, run, budgets, score_fn)
         results[suite] = {**metrics, **run.stats(), "wall_seconds": round(time.perf_counter() - start, 3)}
         if out is not None:  # written after every suite so a long run leaves partial results
-            _write_jsonl(out / f"generations_{suite}.jsonl", rows)
-            _write_metrics(out, {**results, "run": info})
+            distributed.on_main(_write_jsonl, out / f"generations_{suite}.jsonl", rows)
+            distributed.on_main(_write_metrics, out, {**results, "run": info})
     return {**results, "run": info}
 
 

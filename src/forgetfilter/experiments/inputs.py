@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from forgetfilter import distributed
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
 from forgetfilter.experiments.config import ExperimentConfig
@@ -47,7 +48,7 @@ def prepare_data(config: ExperimentConfig, run_dir: Path) -> StudyData:
                 n_safe_finetune=config.data.n_safe,
                 n_eval=config.eval.n,
             )
-            write_mix(mix, out)
+            distributed.on_main(write_mix, mix, out)  # launched in several processes, the main one writes
         files = {"d_noisy": out / "d_noisy.jsonl", "d_safe": out / "d_safe.jsonl"}
     noisy = read_examples(files["d_noisy"]).examples
     safe = read_examples(files["d_safe"]).examples

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from forgetfilter import distributed
 from forgetfilter.config import FilterConfig
 from forgetfilter.examples import Example
 from forgetfilter.experiments.config import InterleavedSettings
@@ -87,7 +88,8 @@ def run_interleaved(
             )
             points.append(_point(arm, r, "safe", evaluate_fn(state[arm], round_dir / "eval_safe", f"{arm}_r{r}_safe")))
             points[-1]["n_trained"] = len(safe)
-    (run_dir / "points.jsonl").write_text("".join(json.dumps(p) + "\n" for p in points), encoding="utf-8")
+    text = "".join(json.dumps(p) + "\n" for p in points)
+    distributed.on_main((run_dir / "points.jsonl").write_text, text, encoding="utf-8")  # the main process writes
     return points
 
 

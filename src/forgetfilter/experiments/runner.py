@@ -69,27 +69,24 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     """Train what the methods need (each shared session once), evaluate every method, write the report."""
     import yaml
 
-    from forgetfilter.distributed import world_size
+    from forgetfilter import distributed
     from forgetfilter.models import check_model, resolve_model
     from forgetfilter.report import collect_versions
 
-    if world_size() > 1:  # its evaluations generate and write in every process; not sharded yet
-        raise ConfigError(
-            f"forgetfilter experiment runs in one process (launched in {world_size()}); launch `forgetfilter filter "
-            "--retrain` data-parallel instead (docs/scaling.md), or run the experiment without torchrun"
-        )
     check_model(config.model)  # before the run folder and the data: a missing model is a one-line error
     run_dir = Path(run_dir)
     check_run_dir(config, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.resolved.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    resolved = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    distributed.on_main(_write_text, run_dir / "config.resolved.yaml", resolved)  # launched in N: the main writes
     log = StageLog.load(run_dir / "stages.json")
     precision = record_precision(config.filter_config(), log)
+    echo = echo if distributed.is_main() else None  # launched in several processes, the main one reports
     if echo:
         echo(f"precision: {precision.dtype} ({precision.reason}), {precision.threads} threads")
     data = prepare_data(config, run_dir)
     suites = [*safety_suites(config.kind), "task"]
-    data.eval_plain, data.eval_cue = write_eval_inputs(config, run_dir, suites, config.cue or default_cue(config.kind))
+    cue = config.cue or default_cue(config.kind)
+    data.eval_plain, data.eval_cue = distributed.on_main(write_eval_inputs, config, run_dir, suites, cue)
     adapters, selections = train_models(config, data, run_dir, log, echo)
     rows = [
         evaluate_method(config, name, adapters, selections, data, suites, run_dir, log, echo) for name in config.methods
@@ -98,9 +95,14 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     inputs = {**data.files, **{f"eval_inputs/{p.parent.name}/{p.name}": p for p in _eval_files(data)}}
     source = resolve_model(config.model)  # converted already: the sessions loaded it
     versions = {**collect_versions(config.model, source, inputs), "precision": precision.to_dict()}
-    (run_dir / "versions.json").write_text(json.dumps(versions, indent=2) + "\n", encoding="utf-8")
-    paths = _report(config, run_dir, rows, suites, points, data)
+    distributed.on_main(_write_text, run_dir / "versions.json", json.dumps(versions, indent=2) + "\n")
+    paths = distributed.on_main(_report, config, run_dir, rows, suites, points, data)
     return ExperimentResult(run_dir, rows, points, paths)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def _eval_files(data: StudyData) -> list[Path]:
@@ -111,6 +113,7 @@ def train_models(
     config: ExperimentConfig, data: StudyData, run_dir: Path, log: StageLog, echo: Echo | None
 ) -> tuple[dict[str, Path | None], dict[str, MethodSelection]]:
     """Adapters by model name (``m0`` is None) and the filters' selections; every session is trained once."""
+    from forgetfilter import distributed
     from forgetfilter.api import find_unsafe_examples
 
     needed = {METHODS[m].model for m in config.methods}
@@ -124,7 +127,7 @@ def train_models(
         adapters["m1"], adapters["m2"] = run_dir / "filter/s1/adapter", run_dir / "filter/s1_plus/adapter"
     selections = select_all(config, data, result, needed)
     for name, selection in selections.items():
-        _write_selection(run_dir / "selections" / f"{name}.json", selection, data)
+        distributed.on_main(_write_selection, run_dir / "selections" / f"{name}.json", selection, data)
         kept = selection.kept(data.noisy)
         if not kept:
             raise ConfigError(f"the {name} filter removed every example of D_noisy; nothing is left to finetune on")
