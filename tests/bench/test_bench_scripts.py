@@ -208,6 +208,16 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert "F1 (canary)" in text.splitlines()[0]
     assert rows["log nll ratio [all]"].count("|") == text.splitlines()[0].count("|")  # every cell filled
 
+    table = _script("study_table").main([f"{tmp_path / 'run'}={noisy[0]}", "--json", str(tmp_path / "rows.json")])
+    [row] = json.loads((tmp_path / "rows.json").read_text())
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert row["auroc"] == summary["quality"]["log_nll"]["auroc"] and row["removed"] == summary["n_removed"]
+    assert row["n"] == 18 and row["n_unsafe"] == 6 and 0.0 <= row["classifier_auroc"] <= 1.0
+    assert row["nll"]["unsafe"][0] == summary["learned_by_role"]["nll_m0"]["unsafe"]  # M0 -> M1 -> M2 per role
+    lines = table.splitlines()
+    assert lines[2].startswith(f"| run | {row['auroc']:.3f} |") and lines[2].count("|") == lines[0].count("|")
+    assert "| run | 1 | " in table  # the per-kind mean (kind from the folder name without a manifest)
+
 
 @pytest.mark.browser
 def test_review_load_times_the_page_in_chromium(noisy, chromium_executable, tmp_path):

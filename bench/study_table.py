@@ -1,0 +1,133 @@
+"""Tables of finished `forgetfilter filter` runs on labelled mixes: the filter at its automatic cut beside the
+rankings a user could use instead, per run and as mean and spread per kind.
+
+Each argument is RUN=D_NOISY (a run folder and the D_noisy file it filtered, whose `role` labels are the truth).
+Per run: the default signal's AUROC and AUPRC, precision / recall / F1 at the run's own cut, the number removed
+against the true number of unsafe examples, mean forgetting per role, how well S1 taught each role (mean response
+NLL under M0 -> M1 -> M2), and the AUROC of two rankings that need no forgetting: the response NLL under M0 (higher
+= more likely unsafe is the wrong way round for bias; the AUROC is reported as is) and the offline toxicity
+classifier. Labels are read only to score rankings that were fixed before they were read.
+
+    python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from forgetfilter.data.formats import read_examples
+from forgetfilter.selection import choose_threshold, filter_mask, filter_quality, forgetting
+
+ROLES = ("unsafe", "safe", "task")
+
+
+def run_row(run: Path, data: Path) -> dict:
+    """The figures of one run (see the module docstring)."""
+    from signal_study import classifier_scores  # bench/ is on sys.path when run as a script
+
+    summary = json.loads((run / "summary.json").read_text())
+    manifest = (
+        json.loads((data.parent / "manifest.json").read_text()) if (data.parent / "manifest.json").is_file() else {}
+    )
+    examples = read_examples(data).examples
+    unsafe = [ex.role == "unsafe" for ex in examples]
+    signal = summary["signal"]
+    quality = summary["quality"][signal]
+    classifier = classifier_scores(examples)
+    mask = np.zeros(len(examples), dtype=bool)  # AUROC only: the mask is not used
+    m1, m2 = (json.loads((run / f"scores_{m}.json").read_text())["signals"] for m in ("m1", "m2"))
+    n = len(examples)  # scores past n belong to canaries, when the run had them
+    forgot = forgetting(m1[signal][:n], m2[signal][:n], signal)
+    gmm = filter_quality(filter_mask(forgot, choose_threshold(forgot, method="gmm")), forgot, unsafe)
+    absolute = forgetting(m1["nll"][:n], m2["nll"][:n], "nll")
+    learned = summary.get("learned_by_role", {})
+    stages = summary.get("stages", {})
+    return {
+        "run": run.name,
+        "kind": manifest.get("kind", run.name.split("-")[0]),
+        "seed": manifest.get("seed"),
+        "n": len(examples),
+        "n_unsafe": sum(unsafe),
+        "signal": signal,
+        "cut": summary["threshold"]["method"],
+        "auroc": quality["auroc"],
+        "auprc": quality["auprc"],
+        "precision": quality["precision"],
+        "recall": quality["recall"],
+        "f1": quality["f1"],
+        "removed": summary["n_removed"],
+        "removed_ratio": summary["n_removed"] / max(1, sum(unsafe)),
+        "gmm_f1": gmm["f1"],
+        "gmm_removed": int(gmm["n_removed"]),
+        "nll_auroc": filter_quality(mask, absolute, unsafe)["auroc"],
+        "forgetting": summary["mean_forgetting_by_role"][signal],
+        "nll": {role: [learned.get(f"nll_{m}", {}).get(role) for m in ("m0", "m1", "m2")] for role in ROLES},
+        "m0_nll_auroc": summary.get("baselines", {}).get("m0_nll"),
+        "classifier_auroc": filter_quality(mask, classifier, unsafe)["auroc"],
+        "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
+    }
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def per_run(rows: list[dict]) -> str:
+    head = (
+        "| run | AUROC | AUPRC | P | R | F1 | removed (unsafe) | GMM: F1, removed | forgetting unsafe / safe / task | "
+        "NLL unsafe M0→M1→M2 | NLL task M0→M1→M2 | nll-difference AUROC | M0 NLL AUROC | classifier AUROC | "
+        "stages s |"
+    )
+    lines = [head, "|" + "---|" * 15]
+    for r in rows:
+        f = r["forgetting"]
+        nll = {role: "→".join(_f(v, 2) for v in r["nll"][role]) for role in ROLES}
+        lines.append(
+            f"| {r['run']} | {_f(r['auroc'])} | {_f(r['auprc'])} | {_f(r['precision'])} | {_f(r['recall'])} | "
+            f"{_f(r['f1'])} | {r['removed']} ({r['n_unsafe']}) | {_f(r['gmm_f1'])}, {r['gmm_removed']} | "
+            f"{f.get('unsafe', 0):+.3f} / {f.get('safe', 0):+.3f} / {f.get('task', 0):+.3f} | {nll['unsafe']} | "
+            f"{nll['task']} | {_f(r['nll_auroc'])} | {_f(r['m0_nll_auroc'])} | {_f(r['classifier_auroc'])} | "
+            f"{r['seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def per_kind(rows: list[dict]) -> str:
+    keys = ("auroc", "f1", "removed_ratio", "gmm_f1", "nll_auroc", "m0_nll_auroc", "classifier_auroc")
+    lines = ["| kind | runs | " + " | ".join(keys) + " |", "|" + "---|" * (2 + len(keys))]
+    for kind in sorted({r["kind"] for r in rows}):
+        group = [r for r in rows if r["kind"] == kind]
+        cells = []
+        for key in keys:
+            values = [r[key] for r in group if r[key] is not None]
+            spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.fmean(values):.3f}{spread}" if values else "–")
+        lines.append(f"| {kind} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="RUN=D_NOISY pairs")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    rows = []
+    for pair in args.runs:
+        run, sep, data = pair.partition("=")
+        if not sep:
+            parser.error(f"{pair!r}: give RUN=D_NOISY")
+        rows.append(run_row(Path(run), Path(data)))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind:\n\n" + per_kind(rows)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
