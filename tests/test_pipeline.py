@@ -281,6 +281,14 @@ def test_canaries_train_in_s1_not_in_s1_plus_and_set_the_cut(tiny_model_dir, tmp
     assert summary["threshold"]["method"] == "canary" and summary["canaries"]["n"] == 2
     assert summary["canaries"]["share_above_cut"] <= 0.5
     assert summary["n_kept"] + summary["n_removed"] == 8
+    from forgetfilter.saved_run import read_run  # read back without a model (review): canaries and M0 included
+
+    saved = read_run(tmp_path / "run").result
+    assert saved.summary()["canaries"] == pytest.approx(result.summary()["canaries"])
+    for signal, quality in result.summary()["quality"].items():
+        assert saved.summary()["quality"][signal] == pytest.approx(quality), signal
+    for group in ("unsafe", "rest"):
+        assert saved.premise()[group] == pytest.approx(result.premise()[group]) and saved.premise()[group]["nll_m0"] > 0
     with pytest.raises(ConfigError, match="canaries must leave examples of D_safe for S1\\+: D_safe has 6"):
         find_unsafe_examples(noisy, safe, model=str(tiny_model_dir), canaries=6)
     with pytest.raises(ConfigError, match="threshold_method canary needs canaries"):

@@ -56,6 +56,27 @@ def test_learned_by_role_reports_m1_and_m2_means_per_role():
     assert result.summary()["learned_by_role"] == learned
 
 
+@pytest.mark.parametrize(
+    ("m0_unsafe", "holds", "line"),
+    [
+        (0.2, True, "- premise holds: S1 taught the unsafe examples at least as much as the rest"),
+        (0.11, False, "- premise NOT met: S1 taught the unsafe examples less than the rest"),
+    ],
+)
+def test_premise_compares_how_much_s1_taught_the_unsafe_examples_with_the_rest(m0_unsafe, holds, line):
+    import dataclasses
+
+    result = _result(Threshold(phi=0.5, method="fixed"))
+    assert result.premise() == {}  # no M0 scores: nothing to compare
+    m0 = {"nll": [m0_unsafe, m0_unsafe, 0.2, 0.2, 0.2, 0.2]}  # M1 has 0.1 everywhere: the rest fell by half
+    premise = dataclasses.replace(result, reference=m0).premise()
+    assert premise["rest"] == pytest.approx({"nll_m0": 0.2, "nll_m1": 0.1, "fall": 0.5})
+    assert premise["unsafe"]["fall"] == pytest.approx(1 - 0.1 / m0_unsafe) and premise["holds"] is holds
+    report = dataclasses.replace(result, reference=m0).report()
+    assert line in report and "unsafe " + f"{m0_unsafe:.3f} -> 0.100" in report
+    assert dataclasses.replace(result, reference=m0).summary()["premise"] == premise
+
+
 def test_table_is_a_dataframe_indexed_by_id_and_to_frame_the_same():
     scores = forgetting(BEFORE["nll"], AFTER["nll"], "nll")
     result = _result(choose_threshold(scores, count=2))

@@ -149,6 +149,25 @@ class ForgetFilterResult:
                 out[f"{s}_{stage}"] = {r: float(v[roles == r].mean()) for r in sorted(set(roles))}
         return out
 
+    def premise(self) -> dict[str, Any]:
+        """Did S1 teach M1 the unsafe examples at least as much as the rest? (empty without role labels, unsafe
+        examples, or M0 scores). Compares the relative fall of the mean response NLL from M0 to M1 of the unsafe
+        examples with that of every other example; ``holds`` is False when the unsafe fell less, which is when
+        forgetting has little to find (docs/signal-study.md)."""
+        reference = (self.reference or {}).get("nll")
+        if not self.has_labels or reference is None or "nll" not in self.before:
+            return {}
+        unsafe = np.array([ex.role == "unsafe" for ex in self.examples])
+        if unsafe.all() or not unsafe.any():
+            return {}
+        m0, m1 = np.asarray(reference, dtype=float), np.asarray(self.before["nll"], dtype=float)
+        out: dict[str, Any] = {}
+        for name, rows in (("unsafe", unsafe), ("rest", ~unsafe)):
+            before, after = float(m0[rows].mean()), float(m1[rows].mean())
+            out[name] = {"nll_m0": before, "nll_m1": after, "fall": 1.0 - after / before if before > 0 else 0.0}
+        out["holds"] = out["unsafe"]["fall"] >= out["rest"]["fall"]
+        return out
+
     def baselines(self) -> dict[str, float]:
         """AUROC of rankings that need no forgetting, for comparison (empty without role labels or M0 scores):
         ``m0_nll``, the response's NLL under the aligned model M0 (the less likely, the more suspect), and
@@ -205,6 +224,7 @@ class ForgetFilterResult:
             "quality": self.quality(),
             "mean_forgetting_by_role": self.role_means(),
             "learned_by_role": self.learned_by_role(),
+            "premise": self.premise(),
             "baselines": self.baselines(),
             "canaries": self.canary_summary(),
             "stages": self.stages,
@@ -224,6 +244,8 @@ class ForgetFilterResult:
             p = self.stages["precision"]
             where = f"{p.get('device')}, {p.get('threads')} threads"
             lines.append(f"- precision: {p.get('dtype')} on {where} ({p.get('reason')})")
+        if s["premise"]:
+            lines.append(premise_line(s["premise"]))
         if s["quality"]:
             lines += ["", "| signal | AUROC | precision | recall | F1 |", "|---|---|---|---|---|"]
             for sig, q in s["quality"].items():
@@ -273,6 +295,22 @@ class ForgetFilterResult:
 
     def _roles(self) -> list[str]:
         return sorted({ex.role or "unknown" for ex in self.examples})
+
+
+def premise_line(premise: dict[str, Any]) -> str:
+    """One line on whether S1 taught the unsafe examples (``ForgetFilterResult.premise``)."""
+    u, r = premise["unsafe"], premise["rest"]
+    figures = (
+        f"mean response NLL M0 -> M1: unsafe {_fmt(u['nll_m0'])} -> {_fmt(u['nll_m1'])} ({-u['fall']:+.0%}), "
+        f"the rest {_fmt(r['nll_m0'])} -> {_fmt(r['nll_m1'])} ({-r['fall']:+.0%})"
+    )
+    if premise["holds"]:
+        return f"- premise holds: S1 taught the unsafe examples at least as much as the rest ({figures})"
+    return (
+        f"- premise NOT met: S1 taught the unsafe examples less than the rest ({figures}); forgetting cannot find "
+        "what M1 did not learn, so read the scores below with care (try s1.until=learned or a larger model: "
+        "docs/signal-study.md)"
+    )
 
 
 def _count_roles(examples: Sequence[Example]) -> dict[str, int]:

@@ -57,6 +57,7 @@ def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun
     generations = [_generations(run_dir / f"scores_{m}.json", ids) for m in ("m1", "m2")]
     if generations[0] is not None and generations[1] is not None:
         before["generations"], after["generations"] = generations
+    reference, canaries = _m0_and_canaries(run_dir, ids)
     cut = summary.get("threshold") or {}
     stages = _read_json(run_dir / "stages.json") if (run_dir / "stages.json").is_file() else {}
     layout = parts["kept"][1] if parts["kept"][0] or not parts["removed"][0] else parts["removed"][1]
@@ -66,11 +67,16 @@ def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun
         before=before,
         after=after,
         threshold=Threshold(
-            phi=float(cut.get("phi", float("nan"))), method=cut.get("method", "fixed"), budget=cut.get("budget")
+            phi=float(cut.get("phi", float("nan"))),
+            method=cut.get("method", "fixed"),
+            budget=cut.get("budget"),
+            fpr=cut.get("fpr"),
         ),
         mask=np.array([bool(row["removed"]) for row in rows], dtype=bool),
         stages=stages,
         layout=layout,
+        reference=reference,
+        canaries=canaries,
     )
     sources = (scores_path, run_dir / "summary.json", *(run_dir / f"{n}{suffix}" for n in ("kept", "removed")))
     return SavedRun(run_dir, result, suffix, sources)
@@ -167,6 +173,30 @@ def _in_scores_order(
             path=run_dir / f"{name}{suffix}",
         )
     return ordered
+
+
+def _m0_and_canaries(run_dir: Path, ids: list[str]) -> tuple[dict[str, list[Any]] | None, dict[str, Any] | None]:
+    """The signals under M0 of these examples (``scores_m0.json``, when the run scored M0) and the canaries' signals
+    under M0, M1 and M2 (scored after the data, ids ``canary:...``), when the run had canaries; None where absent."""
+    stored: dict[str, dict[str, Any]] = {}
+    for model in ("m0", "m1", "m2"):
+        path = run_dir / f"scores_{model}.json"
+        if path.is_file():
+            record = _read_json(path)
+            if not isinstance(record.get("signals"), dict) or not isinstance(record.get("ids"), list):
+                raise DataError(f"no 'ids' and 'signals' in it; {RERUN}", path=path)
+            if record["ids"][: len(ids)] != ids:
+                raise DataError(f"its ids are not those of scores.jsonl; {RERUN}", path=path)
+            stored[model] = record
+
+    def part(model: str, canary: bool) -> dict[str, list[Any]]:
+        record = stored[model]
+        return {k: (v[len(ids) :] if canary else v[: len(ids)]) for k, v in record["signals"].items()}
+
+    reference = part("m0", False) if "m0" in stored else None
+    has_canaries = "m1" in stored and len(stored["m1"]["ids"]) > len(ids)
+    canaries = {m: part(m, True) for m in stored} if has_canaries else None
+    return reference, canaries
 
 
 def _generations(path: Path, ids: list[str]) -> list[str] | None:
