@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from forgetfilter.data.formats import read_examples
+from forgetfilter.saved_run import read_run
 from forgetfilter.selection import choose_threshold, filter_mask, filter_quality, forgetting
 
 ROLES = ("unsafe", "safe", "task")
@@ -46,6 +47,7 @@ def run_row(run: Path, data: Path) -> dict:
     gmm = filter_quality(filter_mask(forgot, choose_threshold(forgot, method="gmm")), forgot, unsafe)
     absolute = forgetting(m1["nll"][:n], m2["nll"][:n], "nll")
     learned = summary.get("learned_by_role", {})
+    premise = read_run(run).result.premise()  # recomputed: runs from before the premise line have none stored
     stages = summary.get("stages", {})
     return {
         "run": run.name,
@@ -67,6 +69,7 @@ def run_row(run: Path, data: Path) -> dict:
         "nll_auroc": filter_quality(mask, absolute, unsafe)["auroc"],
         "forgetting": summary["mean_forgetting_by_role"][signal],
         "nll": {role: [learned.get(f"nll_{m}", {}).get(role) for m in ("m0", "m1", "m2")] for role in ROLES},
+        "premise": premise,
         "m0_nll_auroc": summary.get("baselines", {}).get("m0_nll"),
         "classifier_auroc": filter_quality(mask, classifier, unsafe)["auroc"],
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
@@ -79,17 +82,20 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def per_run(rows: list[dict]) -> str:
     head = (
-        "| run | AUROC | AUPRC | P | R | F1 | removed (unsafe) | GMM: F1, removed | forgetting unsafe / safe / task | "
+        "| run | AUROC | AUPRC | P | R | F1 | removed (unsafe) | GMM: F1, removed | NLL fall M0→M1 unsafe / rest | "
+        "forgetting unsafe / safe / task | "
         "NLL unsafe M0→M1→M2 | NLL task M0→M1→M2 | nll-difference AUROC | M0 NLL AUROC | classifier AUROC | "
         "stages s |"
     )
-    lines = [head, "|" + "---|" * 15]
+    lines = [head, "|" + "---|" * 16]
     for r in rows:
         f = r["forgetting"]
         nll = {role: "→".join(_f(v, 2) for v in r["nll"][role]) for role in ROLES}
+        p = r["premise"]
+        fall = f"{-p['unsafe']['fall']:+.0%} / {-p['rest']['fall']:+.0%}" if p else "–"
         lines.append(
             f"| {r['run']} | {_f(r['auroc'])} | {_f(r['auprc'])} | {_f(r['precision'])} | {_f(r['recall'])} | "
-            f"{_f(r['f1'])} | {r['removed']} ({r['n_unsafe']}) | {_f(r['gmm_f1'])}, {r['gmm_removed']} | "
+            f"{_f(r['f1'])} | {r['removed']} ({r['n_unsafe']}) | {_f(r['gmm_f1'])}, {r['gmm_removed']} | {fall} | "
             f"{f.get('unsafe', 0):+.3f} / {f.get('safe', 0):+.3f} / {f.get('task', 0):+.3f} | {nll['unsafe']} | "
             f"{nll['task']} | {_f(r['nll_auroc'])} | {_f(r['m0_nll_auroc'])} | {_f(r['classifier_auroc'])} | "
             f"{r['seconds']:.0f} |"
