@@ -41,13 +41,11 @@ def run_row(run: Path, data: Path) -> dict:
     quality = summary["quality"][signal]
     classifier = classifier_scores(examples)
     mask = np.zeros(len(examples), dtype=bool)  # AUROC only: the mask is not used
-    m1, m2 = (json.loads((run / f"scores_{m}.json").read_text())["signals"] for m in ("m1", "m2"))
-    n = len(examples)  # scores past n belong to canaries, when the run had them
-    forgot = forgetting(m1[signal][:n], m2[signal][:n], signal)
+    result = read_run(run).result  # signals in input order, without canaries; premise recomputed for older runs
+    forgot = forgetting(result.before[signal], result.after[signal], signal)
     gmm = filter_quality(filter_mask(forgot, choose_threshold(forgot, method="gmm")), forgot, unsafe)
-    absolute = forgetting(m1["nll"][:n], m2["nll"][:n], "nll")
+    absolute = forgetting(result.before["nll"], result.after["nll"], "nll")
     learned = summary.get("learned_by_role", {})
-    premise = read_run(run).result.premise()  # recomputed: runs from before the premise line have none stored
     stages = summary.get("stages", {})
     return {
         "run": run.name,
@@ -69,7 +67,7 @@ def run_row(run: Path, data: Path) -> dict:
         "nll_auroc": filter_quality(mask, absolute, unsafe)["auroc"],
         "forgetting": summary["mean_forgetting_by_role"][signal],
         "nll": {role: [learned.get(f"nll_{m}", {}).get(role) for m in ("m0", "m1", "m2")] for role in ROLES},
-        "premise": premise,
+        "premise": result.premise(),
         "m0_nll_auroc": summary.get("baselines", {}).get("m0_nll"),
         "classifier_auroc": filter_quality(mask, classifier, unsafe)["auroc"],
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),

@@ -100,7 +100,9 @@ def generate(
     """Greedy continuations of already rendered ``prompts`` (see ``forgetfilter.chat.render_prompt``).
 
     Prompts are batched longest first (little padding) and the texts come back in input order,
-    stripped, without the stop token. Works with plain and PEFT-wrapped models.
+    stripped, without the stop token. Works with plain and PEFT-wrapped models. Launched in several processes
+    (forgetfilter.distributed), each generates its share of the batches and every process gets every text and token
+    count back, the same as one process (each batch keeps its padding); ``seconds`` is this process's.
     """
     if max_new_tokens < 1 or batch_size < 1:
         raise ConfigError(f"max_new_tokens and batch_size must be >= 1 (got {max_new_tokens}, {batch_size})")
@@ -112,8 +114,12 @@ def generate(
     start = time.perf_counter()
     was_training = model.training
     model.eval()  # greedy decoding of a model in train mode would apply dropout
-    bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, leave=False)
-    for batch in generation_batches(prompts, batch_size):
+    batches = generation_batches(prompts, batch_size)
+    if distributed.launched():  # whole batches, balanced by rows
+        batches = [batches[b] for b in distributed.balanced_shard([len(b) for b in batches])]
+    shown = progress and distributed.is_main()
+    bar = tqdm(total=sum(map(len, batches)), desc=desc, unit="prompt", disable=not shown, leave=False)
+    for batch in batches:
         batch_texts, batch_counts = _generate_batch(
             model,
             tokenizer,
@@ -129,32 +135,8 @@ def generate(
         bar.set_postfix(tok_s=f"{sum(counts) / max(elapsed, 1e-9):.1f}")
     bar.close()
     model.train(was_training)
-    return Generations(texts=texts, new_tokens=counts, seconds=time.perf_counter() - start)
-
-
-def generate_sharded(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    *,
-    max_new_tokens: int = 64,
-    batch_size: int = 8,
-    progress: bool = True,
-    desc: str = "generating",
-) -> Generations:
-    """``generate``, split across launched processes (forgetfilter.distributed) by whole batches, with every text
-    and token count back on every process in input order: each batch is generated with the padding it has in one
-    process, so the texts are the one-process texts. ``seconds`` is this process's. One process: ``generate``."""
-    settings = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "desc": desc}
-    if not distributed.launched():
-        return generate(model, tokenizer, prompts, progress=progress, **settings)
-    batches = generation_batches(prompts, batch_size)
-    # whole batches, longest first: the subset re-batches into the same batches (only the last may be short)
-    share = sorted(i for b in distributed.balanced_shard([len(b) for b in batches]) for i in batches[b])
-    mine = generate(
-        model, tokenizer, [prompts[i] for i in share], progress=progress and distributed.is_main(), **settings
-    )
-    pairs = zip(share, zip(mine.texts, mine.new_tokens, strict=True), strict=True)
-    merged = distributed.gather_by_index(dict(pairs))
-    ordered = [merged[i] for i in range(len(prompts))]
-    return Generations(texts=[t for t, _ in ordered], new_tokens=[n for _, n in ordered], seconds=mine.seconds)
+    seconds = time.perf_counter() - start
+    if distributed.launched():
+        merged = distributed.gather_by_index({i: (texts[i], counts[i]) for batch in batches for i in batch})
+        texts, counts = [merged[i][0] for i in range(len(prompts))], [merged[i][1] for i in range(len(prompts))]
+    return Generations(texts=texts, new_tokens=counts, seconds=seconds)

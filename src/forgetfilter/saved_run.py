@@ -54,10 +54,11 @@ def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun
     before = {s: [row[f"{s}_m1"] for row in rows] for s in signals}
     after = {s: [row[f"{s}_m2"] for row in rows] for s in signals}
     ids = [row["id"] for row in rows]
-    generations = [_generations(run_dir / f"scores_{m}.json", ids) for m in ("m1", "m2")]
+    stored = _stored_scores(run_dir, ids)
+    generations = [_generations(stored.get(m), ids) for m in ("m1", "m2")]
     if generations[0] is not None and generations[1] is not None:
         before["generations"], after["generations"] = generations
-    reference, canaries = _m0_and_canaries(run_dir, ids)
+    reference, canaries = _m0_and_canaries(stored, len(ids))
     cut = summary.get("threshold") or {}
     stages = _read_json(run_dir / "stages.json") if (run_dir / "stages.json").is_file() else {}
     layout = parts["kept"][1] if parts["kept"][0] or not parts["removed"][0] else parts["removed"][1]
@@ -175,9 +176,9 @@ def _in_scores_order(
     return ordered
 
 
-def _m0_and_canaries(run_dir: Path, ids: list[str]) -> tuple[dict[str, list[Any]] | None, dict[str, Any] | None]:
-    """The signals under M0 of these examples (``scores_m0.json``, when the run scored M0) and the canaries' signals
-    under M0, M1 and M2 (scored after the data, ids ``canary:...``), when the run had canaries; None where absent."""
+def _stored_scores(run_dir: Path, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``scores_m0.json``, ``scores_m1.json`` and ``scores_m2.json`` by model, those the run wrote, each checked to
+    score these examples first (then its canaries, when the run had them)."""
     stored: dict[str, dict[str, Any]] = {}
     for model in ("m0", "m1", "m2"):
         path = run_dir / f"scores_{model}.json"
@@ -188,29 +189,31 @@ def _m0_and_canaries(run_dir: Path, ids: list[str]) -> tuple[dict[str, list[Any]
             if record["ids"][: len(ids)] != ids:
                 raise DataError(f"its ids are not those of scores.jsonl; {RERUN}", path=path)
             stored[model] = record
+    return stored
+
+
+def _m0_and_canaries(stored: dict[str, dict[str, Any]], n: int) -> tuple[dict[str, list[Any]] | None, dict | None]:
+    """The signals under M0 of the ``n`` examples (when the run scored M0) and the canaries' signals under M0, M1 and
+    M2 (scored after the data, ids ``canary:...``), when the run had canaries; None where absent."""
 
     def part(model: str, canary: bool) -> dict[str, list[Any]]:
-        record = stored[model]
-        return {k: (v[len(ids) :] if canary else v[: len(ids)]) for k, v in record["signals"].items()}
+        return {k: (v[n:] if canary else v[:n]) for k, v in stored[model]["signals"].items()}
 
     reference = part("m0", False) if "m0" in stored else None
-    has_canaries = "m1" in stored and len(stored["m1"]["ids"]) > len(ids)
+    has_canaries = "m1" in stored and len(stored["m1"]["ids"]) > n
     canaries = {m: part(m, True) for m in stored} if has_canaries else None
     return reference, canaries
 
 
-def _generations(path: Path, ids: list[str]) -> list[str] | None:
-    """The greedy answers stored with a model's raw signals, when they are there for exactly these examples."""
-    if not path.is_file():
+def _generations(stored: dict[str, Any] | None, ids: list[str]) -> list[str] | None:
+    """The greedy answers stored with a model's raw signals (``_stored_scores``), when they are there for exactly
+    these examples."""
+    if stored is None:
         return None
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        texts = stored["signals"].get("generations")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    stored_ids = stored.get("ids") or []
+    texts = stored["signals"].get("generations")
+    stored_ids = stored["ids"]
     canaries = stored_ids[len(ids) :]  # a run with canaries scored them after the data
-    if texts is None or stored_ids[: len(ids)] != ids or len(texts) != len(stored_ids):
+    if texts is None or len(texts) != len(stored_ids):
         return None
     if not all(str(i).startswith("canary:") for i in canaries):
         return None

@@ -165,10 +165,10 @@ def rouge_signal(
     """
     from rouge_score import rouge_scorer
 
-    from forgetfilter.generation import generate_sharded
+    from forgetfilter.generation import generate
 
     prompts = [render_prompt(tokenizer, ex.messages, chat=ex.chat) for ex in examples]
-    texts = generate_sharded(
+    texts = generate(
         model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress, desc=desc
     ).texts
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)

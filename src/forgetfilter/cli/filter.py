@@ -91,7 +91,7 @@ def filter_command(
     say = console.print if is_main() else _quiet  # launched in several processes, the main one reports
     if is_main():
         typer.echo(result.report())  # the report on stdout (`> report.md` keeps it); status lines on stderr
-    if result.premise() and not result.premise()["holds"]:
+    if result.premise().get("holds") is False:
         say("[yellow]warning:[/] S1 taught the unsafe examples less than the rest (the report's premise line)")
     say(f"Wrote {out}/scores.jsonl, kept/removed data, summary.md and forgetting_hist.png.")
     if not retrain:

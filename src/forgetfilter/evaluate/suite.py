@@ -18,7 +18,7 @@ from forgetfilter.evaluate.prompts import load_prompts
 from forgetfilter.evaluate.registry import DEFAULT_MAX_NEW_TOKENS, SUITES
 from forgetfilter.evaluate.toxicity import Scorer, get_scorer
 from forgetfilter.examples import Example
-from forgetfilter.generation import Generations, generate_sharded
+from forgetfilter.generation import Generations, generate
 
 # Token budgets: BBQ answers are an option, toxicity the paper's short continuation, SQuAD a span.
 
@@ -57,7 +57,7 @@ class _Runner:
 
     def __call__(self, examples: Sequence[Example], max_new_tokens: int, desc: str) -> tuple[list[str], list[str]]:
         prompts = [render_prompt(self.tokenizer, e.messages, chat=e.chat) for e in examples]
-        result = generate_sharded(
+        result = generate(
             self.model,
             self.tokenizer,
             prompts,

@@ -88,8 +88,10 @@ def run_interleaved(
             )
             points.append(_point(arm, r, "safe", evaluate_fn(state[arm], round_dir / "eval_safe", f"{arm}_r{r}_safe")))
             points[-1]["n_trained"] = len(safe)
+    from forgetfilter.run_dir import write_atomic
+
     text = "".join(json.dumps(p) + "\n" for p in points)
-    distributed.on_main((run_dir / "points.jsonl").write_text, text, encoding="utf-8")  # the main process writes
+    distributed.on_main(write_atomic, run_dir / "points.jsonl", text)  # the main process writes
     return points
 
 

@@ -72,12 +72,14 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     from forgetfilter import distributed
     from forgetfilter.models import check_model, resolve_model
     from forgetfilter.report import collect_versions
+    from forgetfilter.run_dir import write_atomic
 
     check_model(config.model)  # before the run folder and the data: a missing model is a one-line error
     run_dir = Path(run_dir)
     check_run_dir(config, run_dir)
     resolved = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    distributed.on_main(_write_text, run_dir / "config.resolved.yaml", resolved)  # launched in N: the main writes
+    distributed.on_main(run_dir.mkdir, parents=True, exist_ok=True)  # launched in N processes: the main one writes
+    distributed.on_main(write_atomic, run_dir / "config.resolved.yaml", resolved)
     log = StageLog.load(run_dir / "stages.json")
     precision = record_precision(config.filter_config(), log)
     echo = echo if distributed.is_main() else None  # launched in several processes, the main one reports
@@ -95,14 +97,9 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     inputs = {**data.files, **{f"eval_inputs/{p.parent.name}/{p.name}": p for p in _eval_files(data)}}
     source = resolve_model(config.model)  # converted already: the sessions loaded it
     versions = {**collect_versions(config.model, source, inputs), "precision": precision.to_dict()}
-    distributed.on_main(_write_text, run_dir / "versions.json", json.dumps(versions, indent=2) + "\n")
+    distributed.on_main(write_atomic, run_dir / "versions.json", json.dumps(versions, indent=2) + "\n")
     paths = distributed.on_main(_report, config, run_dir, rows, suites, points, data)
     return ExperimentResult(run_dir, rows, points, paths)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def _eval_files(data: StudyData) -> list[Path]:
