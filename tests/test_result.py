@@ -43,6 +43,9 @@ def test_budget_applies_to_every_signal_and_fixed_phi_gives_auroc_only():
     fixed = _result(choose_threshold(scores, phi=0.5)).quality()
     assert set(fixed["token_accuracy"]) == {"auroc"}
     assert np.isfinite(fixed["token_accuracy"]["auroc"])
+    rise = _result(Threshold(phi=0.15, method="rise"))
+    assert set(rise.quality()["token_accuracy"]) == {"auroc"}  # 0.15 is on the deciding signal's scale only
+    assert "phi = 0.150 (rise: response NLL up more than 16% in S1+)" in rise.report()
 
 
 def test_learned_by_role_reports_m1_and_m2_means_per_role():

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from forgetfilter.config import DEFAULT_RISE
 from forgetfilter.errors import ConfigError
 from forgetfilter.selection import (
     Threshold,
@@ -12,6 +13,7 @@ from forgetfilter.selection import (
     forgetting,
     gmm_threshold,
     otsu_threshold,
+    select,
 )
 
 
@@ -32,6 +34,19 @@ def test_fixed_phi_mask():
     t = choose_threshold([0.1, 0.5, 0.9], phi=0.4)
     assert t == Threshold(phi=0.4, method="fixed")
     assert filter_mask([0.1, 0.5, 0.9], t).tolist() == [False, True, True]
+
+
+def test_the_default_cut_is_a_rise_in_log_nll_that_ignores_the_mix():
+    # log_nll forgetting = log(NLL_M2 / NLL_M1): 0.15 = NLL up 16%; the cut is the same whatever the other scores
+    assert choose_threshold([0.0, 0.1, 0.2]) == Threshold(phi=DEFAULT_RISE, method="rise") and DEFAULT_RISE == 0.15
+    before = [1.0, 1.0, 1.0, 1.0]
+    after = [0.5, 1.1, 1.2, 3.0]  # log ratios -0.69, 0.095, 0.182, 1.10
+    assert select(before, after, "log_nll").mask.tolist() == [False, False, True, True]
+    assert select(before, after, "log_nll", rise=0.05).mask.tolist() == [False, True, True, True]
+    assert select(before + [9.0] * 50, after + [9.0] * 50, "log_nll").mask.sum() == 2  # Otsu would move
+    with pytest.raises(ConfigError, match="with signal nll set threshold_method to otsu"):
+        select(before, after, "nll")
+    assert select(before, after, "nll", count=1).mask.tolist() == [False, False, False, True]
 
 
 def test_budget_removes_exactly_k_even_with_ties():

@@ -71,6 +71,7 @@ def find_unsafe_examples(
 
         config = from_dict(FilterConfig, sections, base=config)
     config = replace(config, **overrides)
+    config.check_cut()
     noisy, layout = _as_examples(data, data_format)
     safe_examples, _ = _as_examples(safe, None)
     _check_unique(noisy, str(data) if isinstance(data, str | Path) else "data")
@@ -100,6 +101,7 @@ def find_unsafe_examples(
         fraction=config.fraction,
         count=config.count,
         method=config.threshold_method,
+        rise=config.rise,
         canaries=(canary["m1"][config.signal], canary["m2"][config.signal]) if config.canaries else None,
         fpr=config.canary_fpr,
     )

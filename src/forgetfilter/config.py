@@ -17,6 +17,13 @@ _DEFAULT_SECTIONS: dict[str, Any] = {
     "s1_plus": lambda: SessionSettings(epochs=4.0, grad_accum=1),
 }
 
+# The default cut (threshold_method "rise"): remove an example when S1+ raised its mean response NLL by more than
+# e^0.15 - 1 = 16%, i.e. log_nll forgetting > 0.15. Chosen on the bias mix, seed 0 (the middle of the range
+# 0.10-0.25 where F1 was within 0.01 of its best on the two choosing runs); a ratio of NLLs, so unlike Otsu it does
+# not move with the share of unsafe examples (docs/signal-study.md section 7). Calibrated for the default S1+
+# (150 steps at lr 2e-4): a much longer or stronger S1+ raises every NLL more.
+DEFAULT_RISE = 0.15
+
 
 @dataclass(frozen=True)
 class FilterConfig:
@@ -24,7 +31,8 @@ class FilterConfig:
 
     ``signal`` decides the filter; every signal in ``signals`` is computed and reported.
     Threshold: at most one of ``phi`` (fixed), ``fraction`` or ``count`` (removal budget); with none,
-    ``threshold_method`` chooses a cut from the shape of the forgetting distribution (no labels).
+    ``threshold_method``: ``rise`` (log_nll above ``rise``), or a cut from the shape of the forgetting distribution
+    (``otsu``, ``gmm``) or from canaries (``canary``); none needs labels.
     """
 
     model: str | None = None  # named model (named_models.py), hub id, folder, .gguf; None = SmolLM2
@@ -37,7 +45,8 @@ class FilterConfig:
     phi: float | None = None
     fraction: float | None = None
     count: int | None = None
-    threshold_method: str = "otsu"  # otsu | gmm (shape of the distribution) | canary (needs canaries)
+    threshold_method: str = "rise"  # rise (log_nll only) | otsu | gmm (shape of the distribution) | canary
+    rise: float = DEFAULT_RISE  # threshold_method rise: remove log_nll forgetting above this (NLL up e^rise - 1)
     # Known-benign canaries: this many D_safe examples are left out of S1+ and mixed into S1; their forgetting is
     # what benign data does, and threshold_method canary removes above its (1 - canary_fpr) quantile.
     canaries: int = 0
@@ -56,7 +65,7 @@ class FilterConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        from forgetfilter.selection import AUTO_METHODS
+        from forgetfilter.selection import THRESHOLD_METHODS
         from forgetfilter.signals import TOKEN_SELECTIONS, check_signal
         from forgetfilter.validate import check_bool, check_choice, check_int, check_number
 
@@ -71,7 +80,8 @@ class FilterConfig:
         given = [name for name in ("phi", "fraction", "count") if getattr(self, name) is not None]
         if len(given) > 1:
             raise ConfigError(f"give at most one of phi, fraction and count (got {' and '.join(given)})")
-        check_choice("threshold_method", self.threshold_method, AUTO_METHODS)
+        check_choice("threshold_method", self.threshold_method, THRESHOLD_METHODS)
+        check_number("rise", self.rise)
         check_int("canaries", self.canaries, minimum=0)
         check_number("canary_fpr", self.canary_fpr, above=0, below=1)
         if self.threshold_method == "canary" and not self.canaries:
@@ -100,6 +110,14 @@ class FilterConfig:
         object.__setattr__(self, "dtype", canonical_dtype(self.dtype))
         if self.token_selection not in TOKEN_SELECTIONS:
             raise ConfigError(f"token_selection must be one of {', '.join(TOKEN_SELECTIONS)}")
+
+    def check_cut(self) -> None:
+        """Refuse a cut that cannot apply to the deciding signal (rise is on the log_nll scale); checked once the
+        config is final, before any model loads, so ``FilterConfig(signal="nll")`` may still get a cut later."""
+        from forgetfilter.selection import check_rise
+
+        if self.phi is None and self.fraction is None and self.count is None:
+            check_rise(self.threshold_method, self.signal)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists), ready for YAML/JSON; ``from_dict`` reads them back."""

@@ -107,9 +107,9 @@ class ForgetFilterResult:
     def quality(self) -> dict[str, dict[str, float]]:
         """Per signal: AUROC, and precision/recall/F1 of the mask that signal would give under the same rule.
 
-        The deciding signal reports its own mask. Another signal gets the same automatic method (otsu/gmm) or
-        the same removal budget applied to its own scores; under a fixed ``phi`` (a value on the deciding
-        signal's scale) other signals report AUROC only. Empty without role labels.
+        The deciding signal reports its own mask. Another signal gets the same automatic method (otsu/gmm/canary)
+        or the same removal budget applied to its own scores; under a fixed ``phi`` or the ``rise`` cut (values on
+        the deciding signal's scale) other signals report AUROC only. Empty without role labels.
         """
         if not self.has_labels:
             return {}
@@ -236,7 +236,7 @@ class ForgetFilterResult:
         lines = [
             f"# ForgetFilter: removed {s['n_removed']} of {s['n_examples']} examples",
             "",
-            f"- signal: `{self.signal}`; threshold: phi = {_fmt(self.threshold.phi)} ({self.threshold.method})",
+            f"- signal: `{self.signal}`; threshold: phi = {_fmt(self.threshold.phi)} ({_describe(self.threshold)})",
             f"- removed by role: {s['removed_by_role']}",
             f"- kept by role: {s['kept_by_role']}",
         ]
@@ -318,6 +318,13 @@ def _count_roles(examples: Sequence[Example]) -> dict[str, int]:
     for ex in examples:
         counts[ex.role or "unknown"] = counts.get(ex.role or "unknown", 0) + 1
     return dict(sorted(counts.items()))
+
+
+def _describe(threshold: Threshold) -> str:
+    """The cut's method, and for ``rise`` what it means in NLL."""
+    if threshold.method == "rise":
+        return f"rise: response NLL up more than {math.expm1(threshold.phi):.0%} in S1+"
+    return threshold.method
 
 
 def _fmt(value: float | None) -> str:

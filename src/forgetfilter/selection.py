@@ -11,10 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forgetfilter.config import DEFAULT_RISE
 from forgetfilter.errors import ConfigError
 from forgetfilter.signals import LOWER_IS_KNOWN, check_signal
 
+# Methods that find a cut in any signal's own scores (so result.quality can apply them to every signal) ...
 AUTO_METHODS: tuple[str, ...] = ("otsu", "gmm", "canary")
+# ... and every label-free method: "rise" is a fixed cut on the log_nll scale, for that signal only.
+THRESHOLD_METHODS: tuple[str, ...] = ("rise", *AUTO_METHODS)
 
 
 def forgetting(before: Sequence[float], after: Sequence[float], signal: str) -> np.ndarray:
@@ -35,7 +39,7 @@ class Threshold:
     """The cut applied to forgetting scores: remove examples with ``score > phi``."""
 
     phi: float
-    method: str  # fixed | fraction | count | otsu | gmm | canary
+    method: str  # fixed | fraction | count | rise | otsu | gmm | canary
     budget: int | None = None  # examples to remove, for fraction/count budgets
     fpr: float | None = None  # canary: the share of known-benign canaries allowed above phi
 
@@ -86,19 +90,29 @@ def canary_threshold(null: Sequence[float], fpr: float) -> float:
     return float(np.quantile(values, 1 - fpr, method="higher"))
 
 
+def check_rise(method: str, signal: str) -> None:
+    """The rise cut is a value on the log_nll scale: refuse it for another deciding signal."""
+    if method == "rise" and signal != "log_nll":
+        raise ConfigError(
+            f"threshold_method rise is a cut on the log_nll scale (response NLL up by more than e^rise - 1 in S1+); "
+            f"with signal {signal} set threshold_method to otsu, gmm or canary, or give phi, fraction or count"
+        )
+
+
 def choose_threshold(
     scores: Sequence[float],
     *,
     phi: float | None = None,
     fraction: float | None = None,
     count: int | None = None,
-    method: str = "otsu",
+    method: str = "rise",
+    rise: float = DEFAULT_RISE,
     null: Sequence[float] | None = None,
     fpr: float = 0.05,
 ) -> Threshold:
-    """A fixed ``phi``, a removal budget (``fraction`` or ``count``), or an automatic label-free ``method``:
-    ``otsu``, ``gmm`` (both from the shape of ``scores``) or ``canary`` (from ``null``, the forgetting of
-    known-benign canaries, at false-positive rate ``fpr``)."""
+    """A fixed ``phi``, a removal budget (``fraction`` or ``count``), or a label-free ``method``: ``rise`` (remove
+    log_nll forgetting above ``rise``, the default), ``otsu``, ``gmm`` (both from the shape of ``scores``) or
+    ``canary`` (from ``null``, the forgetting of known-benign canaries, at false-positive rate ``fpr``)."""
     values = np.asarray(scores, dtype=float)
     if len(values) == 0:
         raise ConfigError("no forgetting scores to threshold")
@@ -114,13 +128,15 @@ def choose_threshold(
         if not 0 <= count <= len(values):
             raise ConfigError(f"count must be between 0 and {len(values)} (the number of examples), got {count}")
         return _budget(values, count, "count")
+    if method == "rise":
+        return Threshold(phi=float(rise), method="rise")
     if method == "otsu":
         return Threshold(phi=otsu_threshold(values), method="otsu")
     if method == "gmm":
         return Threshold(phi=gmm_threshold(values), method="gmm")
     if method == "canary":
         return Threshold(phi=canary_threshold(null if null is not None else [], fpr), method="canary", fpr=fpr)
-    raise ConfigError(f"unknown threshold method {method!r}; choose one of {', '.join(AUTO_METHODS)}")
+    raise ConfigError(f"unknown threshold method {method!r}; choose one of {', '.join(THRESHOLD_METHODS)}")
 
 
 @dataclass(frozen=True)
@@ -140,20 +156,26 @@ def select(
     phi: float | None = None,
     fraction: float | None = None,
     count: int | None = None,
-    method: str = "otsu",
+    method: str = "rise",
+    rise: float = DEFAULT_RISE,
     canaries: tuple[Sequence[float], Sequence[float]] | None = None,
     fpr: float = 0.05,
 ) -> Selection:
     """From one signal under M1 (``before``) and M2 (``after``) to the examples to remove: forgetting, then a fixed
-    ``phi``, a budget (``fraction``/``count``) or a label-free ``method``; ``canaries`` = (before, after) of the
-    known-benign canaries for ``method="canary"``. A pure function of the numbers.
+    ``phi``, a budget (``fraction``/``count``) or a label-free ``method`` (``rise``, on log_nll, by default);
+    ``canaries`` = (before, after) of the known-benign canaries for ``method="canary"``. A pure function of the
+    numbers.
 
     >>> select([0.1, 0.1, 0.1, 0.1], [0.1, 0.2, 1.5, 1.6], "nll", count=2).mask.tolist()
     [False, False, True, True]
     """
     scores = forgetting(before, after, signal)
+    if phi is None and fraction is None and count is None:
+        check_rise(method, signal)
     null = forgetting(*canaries, signal) if canaries is not None else None
-    threshold = choose_threshold(scores, phi=phi, fraction=fraction, count=count, method=method, null=null, fpr=fpr)
+    threshold = choose_threshold(
+        scores, phi=phi, fraction=fraction, count=count, method=method, rise=rise, null=null, fpr=fpr
+    )
     return Selection(scores, threshold, filter_mask(scores, threshold))
 
 

@@ -110,6 +110,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
         model=str(tiny_model_dir),
         signals=("nll", "rouge"),
         signal="nll",
+        threshold_method="otsu",
         s1=fast,
         s1_plus=fast,
         max_new_tokens=4,

@@ -34,7 +34,11 @@ def filter_command(
     fraction: Annotated[float | None, typer.Option(help="Removal budget as a fraction of the data.")] = None,
     count: Annotated[int | None, typer.Option(help="Removal budget as a number of examples.")] = None,
     threshold_method: Annotated[
-        str | None, typer.Option(help="Label-free automatic cut: otsu, gmm or canary (with canaries=K).")
+        str | None,
+        typer.Option(
+            help="Label-free cut: rise (the default, log_nll only: remove when S1+ raised the response NLL by more "
+            "than e^rise - 1; rise=X sets it), otsu, gmm, or canary (with canaries=K)."
+        ),
     ] = None,
     s1_epochs: Annotated[float | None, typer.Option(help="Epochs of S1 on D_noisy.")] = None,
     s1_plus_epochs: Annotated[float | None, typer.Option(help="Epochs of S1+ on D_safe.")] = None,

@@ -84,6 +84,10 @@ class ExperimentConfig:
             _check_choice("methods", name, tuple(METHODS))
         if len(set(self.methods)) != len(self.methods):
             raise ConfigError(f"methods lists a method twice: {list(self.methods)}")
+        try:
+            self.filter.check_cut()
+        except ConfigError as error:
+            raise ConfigError(f"filter: {error}") from None
         if self.filter.model is not None:
             raise ConfigError("set the model with the top-level key `model`, not filter.model")
         if (self.data.d_noisy is None) != (self.data.d_safe is None):

@@ -48,6 +48,7 @@ def round_mask(
         phi=config.phi,
         fraction=fraction,
         method=config.threshold_method,
+        rise=config.rise,
     )
     return chosen.mask.tolist()
 
