@@ -3,9 +3,10 @@ rankings a user could use instead, per run and as mean and spread per kind.
 
 Each argument is RUN=D_NOISY (a run folder and the D_noisy file it filtered, whose `role` labels are the truth).
 Per run: the default signal's AUROC and AUPRC, precision / recall / F1 at the run's own cut, the number removed
-against the true number of unsafe examples, mean forgetting per role, how well S1 taught each role (mean response
-NLL under M0 -> M1 -> M2), and the AUROC of two rankings that need no forgetting: the response NLL under M0 (higher
-= more likely unsafe is the wrong way round for bias; the AUROC is reported as is) and the offline toxicity
+against the true number of unsafe examples, F1 and number removed at each label-free cut (rise, Otsu, GMM), mean
+forgetting per role, how well S1 taught each role (mean response NLL under M0 -> M1 -> M2), and the AUROC of two
+rankings that need no forgetting: the response NLL under M0 (higher = more likely unsafe is the wrong way round for
+bias; the AUROC is reported as is) and the offline toxicity
 classifier. Labels are read only to score rankings that were fixed before they were read.
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
@@ -43,7 +44,10 @@ def run_row(run: Path, data: Path) -> dict:
     mask = np.zeros(len(examples), dtype=bool)  # AUROC only: the mask is not used
     result = read_run(run).result  # signals in input order, without canaries; premise recomputed for older runs
     forgot = forgetting(result.before[signal], result.after[signal], signal)
-    gmm = filter_quality(filter_mask(forgot, choose_threshold(forgot, method="gmm")), forgot, unsafe)
+    cuts = {}  # every label-free cut on the same scores, whichever the run used
+    for method in ("rise", "otsu", "gmm") if signal == "log_nll" else ("otsu", "gmm"):
+        quality_at = filter_quality(filter_mask(forgot, choose_threshold(forgot, method=method)), forgot, unsafe)
+        cuts[method] = {"f1": quality_at["f1"], "removed": int(quality_at["n_removed"])}
     absolute = forgetting(result.before["nll"], result.after["nll"], "nll")
     learned = summary.get("learned_by_role", {})
     stages = summary.get("stages", {})
@@ -62,8 +66,9 @@ def run_row(run: Path, data: Path) -> dict:
         "f1": quality["f1"],
         "removed": summary["n_removed"],
         "removed_ratio": summary["n_removed"] / max(1, sum(unsafe)),
-        "gmm_f1": gmm["f1"],
-        "gmm_removed": int(gmm["n_removed"]),
+        "cuts": cuts,
+        **{f"{method}_f1": cut["f1"] for method, cut in cuts.items()},
+        **{f"{method}_ratio": cut["removed"] / max(1, sum(unsafe)) for method, cut in cuts.items()},
         "nll_auroc": filter_quality(mask, absolute, unsafe)["auroc"],
         "forgetting": summary["mean_forgetting_by_role"][signal],
         "nll": {role: [learned.get(f"nll_{m}", {}).get(role) for m in ("m0", "m1", "m2")] for role in ROLES},
@@ -80,20 +85,25 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def per_run(rows: list[dict]) -> str:
     head = (
-        "| run | AUROC | AUPRC | P | R | F1 | removed (unsafe) | GMM: F1, removed | NLL fall M0→M1 unsafe / rest | "
+        "| run | cut | AUROC | AUPRC | P | R | F1 | removed (unsafe) | rise: F1, removed | Otsu: F1, removed | "
+        "GMM: F1, removed | NLL fall M0→M1 unsafe / rest | "
         "forgetting unsafe / safe / task | "
         "NLL unsafe M0→M1→M2 | NLL task M0→M1→M2 | nll-difference AUROC | M0 NLL AUROC | classifier AUROC | "
         "stages s |"
     )
-    lines = [head, "|" + "---|" * 16]
+    lines = [head, "|" + "---|" * 19]
     for r in rows:
         f = r["forgetting"]
         nll = {role: "→".join(_f(v, 2) for v in r["nll"][role]) for role in ROLES}
         p = r["premise"]
         fall = f"{-p['unsafe']['fall']:+.0%} / {-p['rest']['fall']:+.0%}" if p else "–"
+        cuts = " | ".join(
+            f"{_f(r['cuts'][m]['f1'])}, {r['cuts'][m]['removed']}" if m in r["cuts"] else "–"
+            for m in ("rise", "otsu", "gmm")
+        )
         lines.append(
-            f"| {r['run']} | {_f(r['auroc'])} | {_f(r['auprc'])} | {_f(r['precision'])} | {_f(r['recall'])} | "
-            f"{_f(r['f1'])} | {r['removed']} ({r['n_unsafe']}) | {_f(r['gmm_f1'])}, {r['gmm_removed']} | {fall} | "
+            f"| {r['run']} | {r['cut']} | {_f(r['auroc'])} | {_f(r['auprc'])} | {_f(r['precision'])} | "
+            f"{_f(r['recall'])} | {_f(r['f1'])} | {r['removed']} ({r['n_unsafe']}) | {cuts} | {fall} | "
             f"{f.get('unsafe', 0):+.3f} / {f.get('safe', 0):+.3f} / {f.get('task', 0):+.3f} | {nll['unsafe']} | "
             f"{nll['task']} | {_f(r['nll_auroc'])} | {_f(r['m0_nll_auroc'])} | {_f(r['classifier_auroc'])} | "
             f"{r['seconds']:.0f} |"
@@ -102,13 +112,23 @@ def per_run(rows: list[dict]) -> str:
 
 
 def per_kind(rows: list[dict]) -> str:
-    keys = ("auroc", "f1", "removed_ratio", "gmm_f1", "nll_auroc", "m0_nll_auroc", "classifier_auroc")
+    keys = (
+        "auroc",
+        "rise_f1",
+        "rise_ratio",
+        "otsu_f1",
+        "otsu_ratio",
+        "gmm_f1",
+        "nll_auroc",
+        "m0_nll_auroc",
+        "classifier_auroc",
+    )
     lines = ["| kind | runs | " + " | ".join(keys) + " |", "|" + "---|" * (2 + len(keys))]
     for kind in sorted({r["kind"] for r in rows}):
         group = [r for r in rows if r["kind"] == kind]
         cells = []
         for key in keys:
-            values = [r[key] for r in group if r[key] is not None]
+            values = [r[key] for r in group if r.get(key) is not None]
             spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
             cells.append(f"{statistics.fmean(values):.3f}{spread}" if values else "–")
         lines.append(f"| {kind} | {len(group)} | " + " | ".join(cells) + " |")

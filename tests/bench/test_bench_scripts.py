@@ -215,7 +215,8 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert row["n"] == 18 and row["n_unsafe"] == 6 and 0.0 <= row["classifier_auroc"] <= 1.0
     assert row["nll"]["unsafe"][0] == summary["learned_by_role"]["nll_m0"]["unsafe"]  # M0 -> M1 -> M2 per role
     lines = table.splitlines()
-    assert lines[2].startswith(f"| run | {row['auroc']:.3f} |") and lines[2].count("|") == lines[0].count("|")
+    assert lines[2].startswith(f"| run | rise | {row['auroc']:.3f} |") and lines[2].count("|") == lines[0].count("|")
+    assert row["cuts"]["rise"]["removed"] == summary["n_removed"]  # the run's own cut is the default, rise
     assert "| run | 1 | " in table  # the per-kind mean (kind from the folder name without a manifest)
 
 
