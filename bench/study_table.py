@@ -39,10 +39,10 @@ def run_row(run: Path, data: Path) -> dict:
     examples = read_examples(data).examples
     unsafe = [ex.role == "unsafe" for ex in examples]
     signal = summary["signal"]
-    quality = summary["quality"][signal]
     classifier = classifier_scores(examples)
     mask = np.zeros(len(examples), dtype=bool)  # AUROC only: the mask is not used
     result = read_run(run).result  # signals in input order, without canaries; premise recomputed for older runs
+    quality = result.quality()[signal]  # recomputed: older summaries lack AUPRC
     forgot = forgetting(result.before[signal], result.after[signal], signal)
     cuts = {}  # every label-free cut on the same scores, whichever the run used
     for method in ("rise", "otsu", "gmm") if signal == "log_nll" else ("otsu", "gmm"):
