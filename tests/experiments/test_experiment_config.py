@@ -62,6 +62,7 @@ def _write(tmp_path, text):
         ("methods: [m0, m0]\n", "methods lists a method twice"),
         ("filter: {model: x}\n", "top-level key `model`, not filter.model"),
         ("filter: {signal: bleu}\n", "filter: unknown signal 'bleu'"),
+        ("filter: {signal: nll}\n", "filter: threshold_method rise is a cut on the log_nll scale"),
         ("data: {d_noisy: a.jsonl}\n", "d_noisy and data.d_safe go together"),
         ("eval: {n: 1}\n", "eval.n must be >= 2"),
         ("- a list\n", "expected a mapping"),
