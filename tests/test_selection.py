@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from forgetfilter.config import DEFAULT_RISE
 from forgetfilter.errors import ConfigError
 from forgetfilter.selection import (
+    DEFAULT_RISE,
     Threshold,
     choose_threshold,
     filter_mask,

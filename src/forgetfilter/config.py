@@ -7,6 +7,7 @@ from typing import Any
 
 from forgetfilter.errors import ConfigError
 from forgetfilter.models import LoraSettings
+from forgetfilter.selection import DEFAULT_RISE
 from forgetfilter.training import SessionSettings
 
 # The default of each nested section; S1+ is not S1: 4 epochs without accumulation (see FilterConfig.s1_plus).
@@ -16,13 +17,6 @@ _DEFAULT_SECTIONS: dict[str, Any] = {
     "s1": SessionSettings,
     "s1_plus": lambda: SessionSettings(epochs=4.0, grad_accum=1),
 }
-
-# The default cut (threshold_method "rise"): remove an example when S1+ raised its mean response NLL by more than
-# e^0.15 - 1 = 16%, i.e. log_nll forgetting > 0.15. Chosen on the bias mix, seed 0 (the middle of the range
-# 0.10-0.25 where F1 was within 0.01 of its best on the two choosing runs); a ratio of NLLs, so unlike Otsu it does
-# not move with the share of unsafe examples (docs/signal-study.md section 7). Calibrated for the default S1+
-# (150 steps at lr 2e-4): a much longer or stronger S1+ raises every NLL more.
-DEFAULT_RISE = 0.15
 
 
 @dataclass(frozen=True)
