@@ -7,7 +7,7 @@ from typing import Any
 
 from forgetfilter.errors import ConfigError
 from forgetfilter.models import LoraSettings
-from forgetfilter.selection import DEFAULT_RISE
+from forgetfilter.selection import DEFAULT_RISE, THRESHOLD_METHODS, check_rise
 from forgetfilter.training import SessionSettings
 
 # The default of each nested section; S1+ is not S1: 4 epochs without accumulation (see FilterConfig.s1_plus).
@@ -59,7 +59,6 @@ class FilterConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        from forgetfilter.selection import THRESHOLD_METHODS
         from forgetfilter.signals import TOKEN_SELECTIONS, check_signal
         from forgetfilter.validate import check_bool, check_choice, check_int, check_number
 
@@ -108,10 +107,7 @@ class FilterConfig:
     def check_cut(self) -> None:
         """Refuse a cut that cannot apply to the deciding signal (rise is on the log_nll scale); checked once the
         config is final, before any model loads, so ``FilterConfig(signal="nll")`` may still get a cut later."""
-        from forgetfilter.selection import check_rise
-
-        if self.phi is None and self.fraction is None and self.count is None:
-            check_rise(self.threshold_method, self.signal)
+        check_rise(self.threshold_method, self.signal, phi=self.phi, fraction=self.fraction, count=self.count)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists), ready for YAML/JSON; ``from_dict`` reads them back."""

@@ -96,9 +96,12 @@ def canary_threshold(null: Sequence[float], fpr: float) -> float:
     return float(np.quantile(values, 1 - fpr, method="higher"))
 
 
-def check_rise(method: str, signal: str) -> None:
-    """The rise cut is a value on the log_nll scale: refuse it for another deciding signal."""
-    if method == "rise" and signal != "log_nll":
+def check_rise(
+    method: str, signal: str, *, phi: float | None = None, fraction: float | None = None, count: int | None = None
+) -> None:
+    """The rise cut is a value on the log_nll scale: refuse it for another deciding signal, unless a ``phi`` or a
+    budget (``fraction``/``count``) replaces it."""
+    if method == "rise" and signal != "log_nll" and phi is None and fraction is None and count is None:
         raise ConfigError(
             f"threshold_method rise is a cut on the log_nll scale (response NLL up by more than e^rise - 1 in S1+); "
             f"with signal {signal} set threshold_method to otsu, gmm or canary, or give phi, fraction or count"
@@ -176,8 +179,7 @@ def select(
     [False, False, True, True]
     """
     scores = forgetting(before, after, signal)
-    if phi is None and fraction is None and count is None:
-        check_rise(method, signal)
+    check_rise(method, signal, phi=phi, fraction=fraction, count=count)
     null = forgetting(*canaries, signal) if canaries is not None else None
     threshold = choose_threshold(
         scores, phi=phi, fraction=fraction, count=count, method=method, rise=rise, null=null, fpr=fpr
