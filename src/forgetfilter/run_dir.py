@@ -18,6 +18,7 @@ from typing import Any
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
+from forgetfilter.training import SessionSettings
 
 FINGERPRINT = "fingerprint.json"
 OUTPUT_NAMES = ("config.json", "fingerprint.json", "scores.jsonl", "summary.json", "summary.md", "stages.json")
@@ -60,9 +61,9 @@ def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
             raise ConfigError(f"{path} is damaged; delete {run_dir} (or the file) and run again") from None
         new = json.loads(json.dumps(print_))  # the same JSON types as what was read back
         old = _with_new_defaults(old)
-        changed = [key for key in new if old.get(key) != new[key]]
+        changed = _differences(old, new)
         if changed:
-            diffs = "; ".join(f"{key}: {_short(old.get(key))} -> {_short(new[key])}" for key in changed[:4])
+            diffs = "; ".join(f"{key}: {_short(was)} -> {_short(now)}" for key, was, now in changed[:4])
             raise ConfigError(
                 f"{run_dir} holds a run of other data or settings ({diffs}); "
                 "use another --out, or delete that folder to start over"
@@ -77,10 +78,25 @@ def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
         raise ConfigError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
 
 
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every setting that differs; a section's differing keys one by one."""
+    found: list[tuple[str, Any, Any]] = []
+    for key, now in new.items():
+        was = old.get(key)
+        if was == now:
+            continue
+        if isinstance(was, dict) and isinstance(now, dict) and key not in ("d_noisy", "d_safe"):
+            found += [(f"{key}.{k}", was.get(k), now.get(k)) for k in {**was, **now} if was.get(k) != now.get(k)]
+        else:
+            found.append((key, was, now))
+    return found
+
+
 def _with_new_defaults(old: dict[str, Any]) -> dict[str, Any]:
-    """``old`` with settings added since it was written filled in at their defaults, so a folder from an older
-    version still resumes when the new settings keep their default (the adapters it holds did not use them)."""
-    defaults = json.loads(json.dumps(fingerprint(FilterConfig(), [], [])))
+    """``old`` with settings added since it was written filled in at the values the older version used, so a folder
+    from it still resumes when the new settings keep that value (the adapters it holds did not use them). S1 trained
+    for steps before ``until`` existed, whatever S1's default is now."""
+    defaults = json.loads(json.dumps(fingerprint(FilterConfig(s1=SessionSettings()), [], [])))
     filled = dict(old)
     for key, section in defaults.items():
         if isinstance(section, dict) and isinstance(old.get(key), dict) and key not in ("d_noisy", "d_safe"):
