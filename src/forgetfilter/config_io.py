@@ -29,6 +29,9 @@ def from_dict(cls: type[T], values: Any, where: str = "", *, base: T | None = No
     if not isinstance(values, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping of keys, found {type(values).__name__}")
     start = base if base is not None else cls()
+    given = getattr(cls, "given", None)  # a dataclass may complete what a section gives (SessionSettings.given)
+    if callable(given):
+        values = given(values)
     hints = typing.get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     changes: dict[str, Any] = {}

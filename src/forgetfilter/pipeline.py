@@ -149,7 +149,16 @@ def run_session(
         tokens=result.tokens,
         tokens_per_s=result.tokens_per_s,
         final_loss=result.losses[-1] if result.losses else float("nan"),
-        **({"until": "learned", "learned_at_epoch": result.learned_at_epoch} if settings.until == "learned" else {}),
+        **(
+            {
+                "until": "learned",
+                "learned_at_epoch": result.learned_at_epoch,
+                "tolerance": settings.tolerance,
+                "max_epochs": settings.max_epochs,
+            }
+            if settings.until == "learned"
+            else {}
+        ),
         attention=result.attention,
         **({"attention_probe": result.attention_probe} if result.attention_probe else {}),
     )

@@ -244,6 +244,8 @@ class ForgetFilterResult:
             p = self.stages["precision"]
             where = f"{p.get('device')}, {p.get('threads')} threads"
             lines.append(f"- precision: {p.get('dtype')} on {where} ({p.get('reason')})")
+        if "s1" in self.stages:
+            lines.append(s1_line(self.stages["s1"]))
         if s["premise"]:
             lines.append(premise_line(s["premise"]))
         if s["quality"]:
@@ -297,6 +299,26 @@ class ForgetFilterResult:
         return sorted({ex.role or "unknown" for ex in self.examples})
 
 
+def s1_line(stage: dict[str, Any]) -> str:
+    """One line on how long S1 trained and, with ``until: learned``, whether it stopped because D_noisy was learned."""
+    steps = f"{stage.get('steps', '?')} steps"
+    if stage.get("until") != "learned":
+        return f"- S1: {steps} (a fixed number)"
+    epoch, cap = stage.get("learned_at_epoch"), stage.get("max_epochs")
+    if epoch is None:
+        return (
+            f"- S1: {steps}, until learned: reached the cap of {_fmt_epochs(cap)} epochs with the loss still "
+            "improving (raise s1.max_epochs to learn D_noisy further)"
+        )
+    tolerance = stage.get("tolerance")
+    by = f" by less than {tolerance:.0%}" if isinstance(tolerance, int | float) else ""
+    return f"- S1: {steps}, until learned: stopped after epoch {epoch} (the loss improved{by} over that epoch)"
+
+
+def _fmt_epochs(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else "?"
+
+
 def premise_line(premise: dict[str, Any]) -> str:
     """One line on whether S1 taught the unsafe examples (``ForgetFilterResult.premise``)."""
     u, r = premise["unsafe"], premise["rest"]
@@ -308,8 +330,8 @@ def premise_line(premise: dict[str, Any]) -> str:
         return f"- premise holds: S1 taught the unsafe examples at least as much as the rest ({figures})"
     return (
         f"- premise NOT met: S1 taught the unsafe examples less than the rest ({figures}); forgetting cannot find "
-        "what M1 did not learn, so read the scores below with care (try s1.until=learned or a larger model: "
-        "docs/signal-study.md)"
+        "what M1 did not learn, so read the scores below with care (S1 with more capacity or a larger model may "
+        "teach them: docs/signal-study.md)"
     )
 
 

@@ -36,7 +36,9 @@ class SessionSettings:
     bf16: bool | None = None
     checkpoint_every: int = 50  # optimizer steps between checkpoints (0: none)
     # steps: train for epochs / max_steps. learned: train until an epoch's mean training loss improves on the
-    # previous epoch's by less than `tolerance` (relative), at most `max_epochs` (the schedule spans max_epochs)
+    # previous epoch's by less than `tolerance` (relative), at most `max_epochs` (the schedule spans max_epochs;
+    # epochs does not apply). FilterConfig's S1 defaults to learned; a section that gives epochs or max_steps and
+    # no until means steps (``given``).
     until: str = "steps"
     tolerance: float = 0.02
     max_epochs: float = 10.0
@@ -62,6 +64,19 @@ class SessionSettings:
         check_choice("attention", self.attention, ATTENTION)
         check_number("tolerance", self.tolerance, at_least=0, at_most=1)
         check_number("max_epochs", self.max_epochs, above=0)
+        if self.until == "learned" and self.max_steps is not None:
+            raise ConfigError(
+                f"until learned trains until the loss stops improving (at most max_epochs = {self.max_epochs:g}), "
+                f"so max_steps = {self.max_steps} does not apply: set until to steps to train a fixed number of steps"
+            )
+
+    @staticmethod
+    def given(values: dict[str, Any]) -> dict[str, Any]:
+        """The keys a config section gives, completed: a step count (``epochs`` or ``max_steps``) without ``until``
+        means ``until: steps``, whatever the section's default (config_io.from_dict calls this)."""
+        if ("epochs" in values or "max_steps" in values) and "until" not in values:
+            return {**values, "until": "steps"}
+        return values
 
 
 @dataclass

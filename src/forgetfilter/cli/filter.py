@@ -40,7 +40,9 @@ def filter_command(
             "than e^rise - 1; rise=X sets it), otsu, gmm, or canary (with canaries=K)."
         ),
     ] = None,
-    s1_epochs: Annotated[float | None, typer.Option(help="Epochs of S1 on D_noisy.")] = None,
+    s1_epochs: Annotated[
+        float | None, typer.Option(help="Epochs of S1 on D_noisy (default: until learned, at most 10).")
+    ] = None,
     s1_plus_epochs: Annotated[float | None, typer.Option(help="Epochs of S1+ on D_safe.")] = None,
     s1_plus_steps: Annotated[int | None, typer.Option(help="Optimizer steps of S1+ (overrides epochs).")] = None,
     data_format: Annotated[str | None, typer.Option("--format", help="Override format detection.")] = None,
@@ -117,14 +119,15 @@ def _quiet(*_args: Any, **_kwargs: Any) -> None:
 def resolve_config(path: Path | None, overrides: list[str], flags: dict[str, Any]) -> Any:
     """The FilterConfig of a command line: the file's values (or the defaults), then ``key=value`` overrides, then
     flags. A threshold given on the command line replaces the file's threshold of any kind; ``--s1-epochs`` and
-    ``--s1-plus-epochs`` clear a step count from the file (steps win over epochs when both are flags)."""
+    ``--s1-plus-epochs`` clear a step count from the file (steps win over epochs when both are flags), and
+    ``--s1-epochs`` trains S1 for that many epochs instead of until learned."""
     from forgetfilter.config import FilterConfig
     from forgetfilter.config_io import apply_overrides, from_dict, read_mapping, set_dotted
     from forgetfilter.errors import ConfigError
 
     values = read_mapping(path) if path is not None else {}
-    if "s1.epochs" in flags:
-        flags = {"s1.max_steps": None, **flags}
+    if "s1.epochs" in flags:  # a number of epochs: train for them, not until learned
+        flags = {"s1.max_steps": None, "s1.until": "steps", **flags}
     if "s1_plus.epochs" in flags and "s1_plus.max_steps" not in flags:
         flags = {**flags, "s1_plus.max_steps": None}
     given = [item.partition("=")[0].strip() for item in overrides] + list(flags)
