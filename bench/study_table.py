@@ -7,7 +7,9 @@ against the true number of unsafe examples, F1 and number removed at each label-
 forgetting per role, how well S1 taught each role (mean response NLL under M0 -> M1 -> M2), and the AUROC of two
 rankings that need no forgetting: the response NLL under M0 (higher = more likely unsafe is the wrong way round for
 bias; the AUROC is reported as is) and the offline toxicity
-classifier. Labels are read only to score rankings that were fixed before they were read.
+classifier. Where the unsafe examples come in several `safety_kind`s (the mixed mix), a third table gives each
+kind's AUROC (its unsafe examples against every example that is not unsafe) and how many of it the run removed.
+Labels are read only to score rankings that were fixed before they were read.
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
 """
@@ -48,6 +50,7 @@ def run_row(run: Path, data: Path) -> dict:
     for method in ("rise", "otsu", "gmm") if signal == "log_nll" else ("otsu", "gmm"):
         quality_at = filter_quality(filter_mask(forgot, choose_threshold(forgot, method=method)), forgot, unsafe)
         cuts[method] = {"f1": quality_at["f1"], "removed": int(quality_at["n_removed"])}
+    by_safety_kind = _by_safety_kind(examples, unsafe, forgot, np.asarray(result.mask, dtype=bool))
     absolute = forgetting(result.before["nll"], result.after["nll"], "nll")
     learned = summary.get("learned_by_role", {})
     stages = summary.get("stages", {})
@@ -75,8 +78,32 @@ def run_row(run: Path, data: Path) -> dict:
         "premise": result.premise(),
         "m0_nll_auroc": summary.get("baselines", {}).get("m0_nll"),
         "classifier_auroc": filter_quality(mask, classifier, unsafe)["auroc"],
+        "by_safety_kind": by_safety_kind,
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
     }
+
+
+def _by_safety_kind(examples: list, unsafe: list[bool], forgot: np.ndarray, removed: np.ndarray) -> dict:
+    """Per safety_kind of the unsafe examples, when there are several: count, AUROC against the rest, removed."""
+    kinds = sorted({str(ex.safety_kind) for ex, u in zip(examples, unsafe, strict=True) if u and ex.safety_kind})
+    if len(kinds) < 2:
+        return {}
+    rest = ~np.asarray(unsafe, dtype=bool)
+    found = {}
+    for kind in kinds:
+        this = np.array([u and str(ex.safety_kind) == kind for ex, u in zip(examples, unsafe, strict=True)])
+        keep = this | rest
+        auroc = filter_quality(np.zeros(int(keep.sum()), dtype=bool), forgot[keep], this[keep])["auroc"]
+        found[kind] = {"n": int(this.sum()), "auroc": auroc, "removed": int((removed & this).sum())}
+    return found
+
+
+def per_safety_kind(rows: list[dict]) -> str:
+    lines = ["| run | safety kind | unsafe examples | AUROC against the rest | removed |", "|---|---|---|---|---|"]
+    for r in rows:
+        for kind, k in r["by_safety_kind"].items():
+            lines.append(f"| {r['run']} | {kind} | {k['n']} | {_f(k['auroc'])} | {k['removed']} |")
+    return "\n".join(lines)
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -149,6 +176,8 @@ def main(argv: list[str] | None = None) -> str:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind:\n\n" + per_kind(rows)
+    if any(r["by_safety_kind"] for r in rows):
+        text += "\n\nEach kind of unsafe example inside a run (log_nll forgetting):\n\n" + per_safety_kind(rows)
     print(text)
     return text
 

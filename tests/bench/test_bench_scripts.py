@@ -218,6 +218,19 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert lines[2].startswith(f"| run | rise | {row['auroc']:.3f} |") and lines[2].count("|") == lines[0].count("|")
     assert row["cuts"]["rise"]["removed"] == summary["n_removed"]  # the run's own cut is the default, rise
     assert "| run | 1 | " in table  # the per-kind mean (kind from the folder name without a manifest)
+    assert row["by_safety_kind"] == {} and "Each kind of unsafe" not in table  # one kind: no per-kind table
+
+    rows = json.loads(noisy[0].read_text())  # the same examples, the unsafe ones labelled with two kinds
+    kinds = iter(["bias", "toxicity"] * 3)
+    labelled = [{**r, "safety_kind": next(kinds)} if r["role"] == "unsafe" else r for r in rows]
+    (tmp_path / "labelled.json").write_text(json.dumps(labelled))
+    table = _script("study_table").main(
+        [f"{tmp_path / 'run'}={tmp_path / 'labelled.json'}", "--json", str(tmp_path / "k.json")]
+    )
+    by_kind = json.loads((tmp_path / "k.json").read_text())[0]["by_safety_kind"]
+    assert sorted(by_kind) == ["bias", "toxicity"] and by_kind["bias"]["n"] == by_kind["toxicity"]["n"] == 3
+    assert by_kind["bias"]["removed"] + by_kind["toxicity"]["removed"] == summary["removed_by_role"].get("unsafe", 0)
+    assert all(0.0 <= k["auroc"] <= 1.0 for k in by_kind.values()) and "| run | toxicity | 3 | " in table
 
 
 @pytest.mark.browser
