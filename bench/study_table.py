@@ -85,13 +85,14 @@ def run_row(run: Path, data: Path) -> dict:
 
 def _by_safety_kind(examples: list, unsafe: list[bool], forgot: np.ndarray, removed: np.ndarray) -> dict:
     """Per safety_kind of the unsafe examples, when there are several: count, AUROC against the rest, removed."""
-    kinds = sorted({str(ex.safety_kind) for ex, u in zip(examples, unsafe, strict=True) if u and ex.safety_kind})
+    kind_of = np.array([str(ex.safety_kind or "") if u else "" for ex, u in zip(examples, unsafe, strict=True)])
+    kinds = sorted(set(kind_of) - {""})
     if len(kinds) < 2:
         return {}
     rest = ~np.asarray(unsafe, dtype=bool)
     found = {}
     for kind in kinds:
-        this = np.array([u and str(ex.safety_kind) == kind for ex, u in zip(examples, unsafe, strict=True)])
+        this = kind_of == kind
         keep = this | rest
         auroc = filter_quality(np.zeros(int(keep.sum()), dtype=bool), forgot[keep], this[keep])["auroc"]
         found[kind] = {"n": int(this.sum()), "auroc": auroc, "removed": int((removed & this).sum())}

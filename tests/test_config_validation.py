@@ -24,6 +24,19 @@ def files(tmp_path):
 
 
 @pytest.fixture
+def seen(monkeypatch):
+    """The FilterConfig the CLI hands to find_unsafe_examples, under "config"; nothing runs."""
+    captured = {}
+
+    def capture(data, safe, *, config, **kwargs):
+        captured["config"] = config
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr("forgetfilter.api.find_unsafe_examples", capture)
+    return captured
+
+
+@pytest.fixture
 def no_model(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the configuration was checked")
@@ -101,14 +114,7 @@ def test_a_partial_s1_plus_keeps_its_own_defaults():
     assert (config.s1_plus.epochs, config.s1_plus.grad_accum) == (FilterConfig().s1_plus.epochs, 1)
 
 
-def test_epochs_flag_replaces_a_step_count_from_the_config(files, tmp_path, monkeypatch):
-    seen = {}
-
-    def capture(data, safe, *, config, **kwargs):
-        seen["config"] = config
-        raise ConfigError("stop here")
-
-    monkeypatch.setattr("forgetfilter.api.find_unsafe_examples", capture)
+def test_epochs_flag_replaces_a_step_count_from_the_config(files, tmp_path, seen):
     config = tmp_path / "cfg.yaml"
     config.write_text("s1_plus: {max_steps: 40}\n")
     noisy, safe = files
@@ -131,14 +137,7 @@ def test_s1_trains_until_learned_by_default_and_for_steps_when_a_step_count_is_g
         SessionSettings(until="learned", max_steps=5)
 
 
-def test_s1_epochs_flag_and_overrides_switch_s1_to_steps(files, tmp_path, monkeypatch):
-    seen = {}
-
-    def capture(data, safe, *, config, **kwargs):
-        seen["config"] = config
-        raise ConfigError("stop here")
-
-    monkeypatch.setattr("forgetfilter.api.find_unsafe_examples", capture)
+def test_s1_epochs_flag_and_overrides_switch_s1_to_steps(files, tmp_path, seen):
     config = tmp_path / "cfg.yaml"
     config.write_text("s1: {until: learned, max_epochs: 6}\n")
     noisy, safe = files

@@ -50,10 +50,10 @@ class FilterConfig:
     # S1: until the training loss on D_noisy improves by less than 2% over an epoch (at most 10 epochs): an example
     # M1 never learned cannot be forgotten. On the bias mix it stopped after 3-4 epochs and raised log_nll AUROC
     # from 0.84-0.87 to 0.89-0.91 on the report seeds, for 1.5-1.9x the S1 time (docs/signal-study.md section 8)
-    s1: SessionSettings = field(default_factory=lambda: _DEFAULT_SECTIONS["s1"]())
+    s1: SessionSettings = field(default_factory=_DEFAULT_SECTIONS["s1"])
     # S1+: 4 epochs at batch 8 without accumulation (150 steps on 300 safe examples): more optimizer steps for
     # the same compute, since the unsafe/other gap grows with the number of S1+ steps (docs/signal-study.md)
-    s1_plus: SessionSettings = field(default_factory=lambda: _DEFAULT_SECTIONS["s1_plus"]())
+    s1_plus: SessionSettings = field(default_factory=_DEFAULT_SECTIONS["s1_plus"])
     score_m0: bool = True  # score D_noisy under M0 too: how much S1 taught, and the no-training baseline
     score_batch_size: int = 16
     max_new_tokens: int = 32  # greedy tokens for the rouge signal

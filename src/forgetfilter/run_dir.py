@@ -78,6 +78,9 @@ def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
         raise ConfigError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
 
 
+_DATA_KEYS = ("d_noisy", "d_safe")  # fingerprints of the data: compared whole, never key by key
+
+
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(dotted key, old value, new value) for every setting that differs; a section's differing keys one by one."""
     found: list[tuple[str, Any, Any]] = []
@@ -85,7 +88,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, An
         was = old.get(key)
         if was == now:
             continue
-        if isinstance(was, dict) and isinstance(now, dict) and key not in ("d_noisy", "d_safe"):
+        if isinstance(was, dict) and isinstance(now, dict) and key not in _DATA_KEYS:
             found += [(f"{key}.{k}", was.get(k), now.get(k)) for k in {**was, **now} if was.get(k) != now.get(k)]
         else:
             found.append((key, was, now))
@@ -99,7 +102,7 @@ def _with_new_defaults(old: dict[str, Any]) -> dict[str, Any]:
     defaults = json.loads(json.dumps(fingerprint(FilterConfig(s1=SessionSettings()), [], [])))
     filled = dict(old)
     for key, section in defaults.items():
-        if isinstance(section, dict) and isinstance(old.get(key), dict) and key not in ("d_noisy", "d_safe"):
+        if isinstance(section, dict) and isinstance(old.get(key), dict) and key not in _DATA_KEYS:
             filled[key] = {**{k: v for k, v in section.items() if k not in old[key]}, **old[key]}
     return filled
 
