@@ -2,13 +2,13 @@
 rankings a user could use instead, per run and as mean and spread per kind.
 
 Each argument is RUN=D_NOISY (a run folder and the D_noisy file it filtered, whose `role` labels are the truth).
-Per run: the default signal's AUROC and AUPRC, precision / recall / F1 at the run's own cut, the number removed
-against the true number of unsafe examples, F1 and number removed at each label-free cut (rise, Otsu, GMM), mean
-forgetting per role, how well S1 taught each role (mean response NLL under M0 -> M1 -> M2), and the AUROC of two
-rankings that need no forgetting: the response NLL under M0 (higher = more likely unsafe is the wrong way round for
-bias; the AUROC is reported as is) and the offline toxicity
-classifier. Where the unsafe examples come in several `safety_kind`s (the mixed mix), a third table gives each
-kind's AUROC (its unsafe examples against every example that is not unsafe) and how many of it the run removed.
+Per run: the default signal's AUROC (with a 95% stratified bootstrap interval over the run's examples) and AUPRC,
+precision / recall / F1 at the run's own cut, the number removed against the true number of unsafe examples, F1 and
+number removed at each label-free cut (rise, Otsu, GMM), mean forgetting per role, how well S1 taught each role
+(mean response NLL under M0 -> M1 -> M2), and the AUROC of two rankings that need no forgetting: the response NLL
+under M0 (higher = more likely unsafe is the wrong way round for bias; the AUROC is reported as is) and the offline
+toxicity classifier. Where the unsafe examples come in several `safety_kind`s (the mixed mix), a third table gives
+each kind's AUROC (its unsafe examples against every example that is not unsafe) and how many of it the run removed.
 Labels are read only to score rankings that were fixed before they were read.
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
@@ -22,6 +22,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from forgetfilter.data.formats import read_examples
 from forgetfilter.saved_run import read_run
@@ -46,6 +47,7 @@ def run_row(run: Path, data: Path) -> dict:
     result = read_run(run).result  # signals in input order, without canaries; premise recomputed for older runs
     quality = result.quality()[signal]  # recomputed: older summaries lack AUPRC
     forgot = forgetting(result.before[signal], result.after[signal], signal)
+    interval = auroc_interval(forgot, unsafe)
     cuts = {}  # every label-free cut on the same scores, whichever the run used
     for method in ("rise", "otsu", "gmm") if signal == "log_nll" else ("otsu", "gmm"):
         quality_at = filter_quality(filter_mask(forgot, choose_threshold(forgot, method=method)), forgot, unsafe)
@@ -63,6 +65,7 @@ def run_row(run: Path, data: Path) -> dict:
         "signal": signal,
         "cut": summary["threshold"]["method"],
         "auroc": quality["auroc"],
+        "auroc_interval": interval,
         "auprc": quality["auprc"],
         "precision": quality["precision"],
         "recall": quality["recall"],
@@ -81,6 +84,24 @@ def run_row(run: Path, data: Path) -> dict:
         "by_safety_kind": by_safety_kind,
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
     }
+
+
+def auroc_interval(
+    scores: np.ndarray, is_unsafe: list[bool], *, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> list[float]:
+    """Percentile bootstrap interval of the AUROC, resampling unsafe and other examples separately (so every
+    resample keeps the run's share of unsafe examples)."""
+    y = np.asarray(is_unsafe, dtype=bool)
+    scores = np.asarray(scores, dtype=float)
+    positive, negative = scores[y], scores[~y]
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(len(positive)), np.zeros(len(negative))]
+    values = [
+        roc_auc_score(labels, np.r_[rng.choice(positive, len(positive)), rng.choice(negative, len(negative))])
+        for _ in range(resamples)
+    ]
+    tail = (1 - level) / 2
+    return [float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))]
 
 
 def _by_safety_kind(examples: list, unsafe: list[bool], forgot: np.ndarray, removed: np.ndarray) -> dict:
@@ -113,7 +134,7 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def per_run(rows: list[dict]) -> str:
     head = (
-        "| run | cut | AUROC | AUPRC | P | R | F1 | removed (unsafe) | rise: F1, removed | Otsu: F1, removed | "
+        "| run | cut | AUROC [95%] | AUPRC | P | R | F1 | removed (unsafe) | rise: F1, removed | Otsu: F1, removed | "
         "GMM: F1, removed | NLL fall M0→M1 unsafe / rest | "
         "forgetting unsafe / safe / task | "
         "NLL unsafe M0→M1→M2 | NLL task M0→M1→M2 | nll-difference AUROC | M0 NLL AUROC | classifier AUROC | "
@@ -130,7 +151,8 @@ def per_run(rows: list[dict]) -> str:
             for m in ("rise", "otsu", "gmm")
         )
         lines.append(
-            f"| {r['run']} | {r['cut']} | {_f(r['auroc'])} | {_f(r['auprc'])} | {_f(r['precision'])} | "
+            f"| {r['run']} | {r['cut']} | {_f(r['auroc'])} [{_f(r['auroc_interval'][0], 2)}, "
+            f"{_f(r['auroc_interval'][1], 2)}] | {_f(r['auprc'])} | {_f(r['precision'])} | "
             f"{_f(r['recall'])} | {_f(r['f1'])} | {r['removed']} ({r['n_unsafe']}) | {cuts} | {fall} | "
             f"{f.get('unsafe', 0):+.3f} / {f.get('safe', 0):+.3f} / {f.get('task', 0):+.3f} | {nll['unsafe']} | "
             f"{nll['task']} | {_f(r['nll_auroc'])} | {_f(r['m0_nll_auroc'])} | {_f(r['classifier_auroc'])} | "

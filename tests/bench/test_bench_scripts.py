@@ -215,7 +215,10 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert row["n"] == 18 and row["n_unsafe"] == 6 and 0.0 <= row["classifier_auroc"] <= 1.0
     assert row["nll"]["unsafe"][0] == summary["learned_by_role"]["nll_m0"]["unsafe"]  # M0 -> M1 -> M2 per role
     lines = table.splitlines()
-    assert lines[2].startswith(f"| run | rise | {row['auroc']:.3f} |") and lines[2].count("|") == lines[0].count("|")
+    low, high = row["auroc_interval"]
+    assert low <= row["auroc"] <= high and 0.0 <= low < high <= 1.0  # 6 against 12 examples: a wide interval
+    assert lines[2].startswith(f"| run | rise | {row['auroc']:.3f} [{low:.2f}, {high:.2f}] |")
+    assert lines[2].count("|") == lines[0].count("|")
     assert row["cuts"]["rise"]["removed"] == summary["n_removed"]  # the run's own cut is the default, rise
     assert "| run | 1 | " in table  # the per-kind mean (kind from the folder name without a manifest)
     assert row["by_safety_kind"] == {} and "Each kind of unsafe" not in table  # one kind: no per-kind table
@@ -231,6 +234,25 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert sorted(by_kind) == ["bias", "toxicity"] and by_kind["bias"]["n"] == by_kind["toxicity"]["n"] == 3
     assert by_kind["bias"]["removed"] + by_kind["toxicity"]["removed"] == summary["removed_by_role"].get("unsafe", 0)
     assert all(0.0 <= k["auroc"] <= 1.0 for k in by_kind.values()) and "| run | toxicity | 3 | " in table
+
+
+def test_auroc_interval_narrows_with_more_examples_and_brackets_a_known_separation():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    auroc_interval = _script("study_table").auroc_interval
+    rng = np.random.default_rng(1)
+    perfect = auroc_interval(np.r_[np.ones(5), np.zeros(10)], [True] * 5 + [False] * 10)
+    assert perfect == [1.0, 1.0]  # every resample keeps 5 unsafe above 10 others
+
+    def shifted(n: int) -> tuple[float, list[float]]:  # unsafe scores shifted by 1 sd: AUROC about 0.76
+        scores, labels = np.r_[rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n)], [True] * n + [False] * n
+        return roc_auc_score(labels, scores), auroc_interval(scores, labels, resamples=500)
+
+    (_, small), (point, large) = shifted(30), shifted(1000)
+    assert large[0] < point < large[1] and abs(point - 0.76) < 0.04
+    # Hanley-McNeil standard error at AUROC 0.76 and 1000 + 1000 examples: 0.0106, so a 95% width near 0.042
+    assert 0.03 < large[1] - large[0] < 0.055 and (large[1] - large[0]) < (small[1] - small[0]) / 3
 
 
 @pytest.mark.browser
