@@ -37,12 +37,12 @@ def test_fixed_phi_mask():
 
 
 def test_the_default_cut_is_a_rise_in_log_nll_that_ignores_the_mix():
-    # log_nll forgetting = log(NLL_M2 / NLL_M1): 0.15 = NLL up 16%; the cut is the same whatever the other scores
-    assert choose_threshold([0.0, 0.1, 0.2]) == Threshold(phi=DEFAULT_RISE, method="rise") and DEFAULT_RISE == 0.15
+    # log_nll forgetting = log(NLL_M2 / NLL_M1): 0.25 = NLL up 28%; the cut is the same whatever the other scores
+    assert choose_threshold([0.0, 0.1, 0.2]) == Threshold(phi=DEFAULT_RISE, method="rise") and DEFAULT_RISE == 0.25
     before = [1.0, 1.0, 1.0, 1.0]
-    after = [0.5, 1.1, 1.2, 3.0]  # log ratios -0.69, 0.095, 0.182, 1.10
+    after = [0.5, 1.2, 1.4, 3.0]  # log ratios -0.69, 0.182, 0.336, 1.10
     assert select(before, after, "log_nll").mask.tolist() == [False, False, True, True]
-    assert select(before, after, "log_nll", rise=0.05).mask.tolist() == [False, True, True, True]
+    assert select(before, after, "log_nll", rise=0.15).mask.tolist() == [False, True, True, True]
     assert select(before + [9.0] * 50, after + [9.0] * 50, "log_nll").mask.sum() == 2  # Otsu would move
     with pytest.raises(ConfigError, match="with signal nll set threshold_method to otsu"):
         select(before, after, "nll")
