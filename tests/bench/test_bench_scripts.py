@@ -223,6 +223,14 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert "| run | 1 | " in table  # the per-kind mean (kind from the folder name without a manifest)
     assert row["by_safety_kind"] == {} and "Each kind of unsafe" not in table  # one kind: no per-kind table
 
+    pair = f"{tmp_path / 'run'}={noisy[0]}"
+    combined = _script("combined_ranking").main(["--choose", pair, "--report", pair])
+    reported = combined["reported"]["run"]
+    assert reported["forgetting"] == pytest.approx(summary["quality"]["log_nll"]["auroc"])  # w = 0: forgetting
+    assert reported["m0_nll"] == pytest.approx(summary["baselines"]["m0_nll"])  # log is monotone: the same AUROC
+    best = max(combined["choosing"]["run"])  # chosen and reported on one run: the combination is its best weight
+    assert reported["combined"] == pytest.approx(best) and combined["weight"] in _script("combined_ranking").WEIGHTS
+
     rows = json.loads(noisy[0].read_text())  # the same examples, the unsafe ones labelled with two kinds
     kinds = iter(["bias", "toxicity"] * 3)
     labelled = [{**r, "safety_kind": next(kinds)} if r["role"] == "unsafe" else r for r in rows]
