@@ -26,13 +26,13 @@ from sklearn.metrics import roc_auc_score
 
 from forgetfilter.data.formats import read_examples
 from forgetfilter.saved_run import read_run
-from forgetfilter.selection import choose_threshold, filter_mask, filter_quality, forgetting
+from forgetfilter.selection import Threshold, choose_threshold, filter_mask, filter_quality, forgetting
 
 ROLES = ("unsafe", "safe", "task")
 
 
-def run_row(run: Path, data: Path) -> dict:
-    """The figures of one run (see the module docstring)."""
+def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
+    """The figures of one run (see the module docstring); ``rise_grid``: also F1 and removed at these rise cuts."""
     from signal_study import classifier_scores  # bench/ is on sys.path when run as a script
 
     summary = json.loads((run / "summary.json").read_text())
@@ -52,6 +52,10 @@ def run_row(run: Path, data: Path) -> dict:
     for method in ("rise", "otsu", "gmm") if signal == "log_nll" else ("otsu", "gmm"):
         quality_at = filter_quality(filter_mask(forgot, choose_threshold(forgot, method=method)), forgot, unsafe)
         cuts[method] = {"f1": quality_at["f1"], "removed": int(quality_at["n_removed"])}
+    at_rise = {}
+    for value in rise_grid:
+        removed = filter_mask(forgot, Threshold(phi=value, method="rise"))
+        at_rise[f"{value:g}"] = {"f1": filter_quality(removed, forgot, unsafe)["f1"], "removed": int(removed.sum())}
     by_safety_kind = _by_safety_kind(examples, unsafe, forgot, np.asarray(result.mask, dtype=bool))
     absolute = forgetting(result.before["nll"], result.after["nll"], "nll")
     learned = summary.get("learned_by_role", {})
@@ -73,6 +77,7 @@ def run_row(run: Path, data: Path) -> dict:
         "removed": summary["n_removed"],
         "removed_ratio": summary["n_removed"] / max(1, sum(unsafe)),
         "cuts": cuts,
+        "rise_grid": at_rise,
         **{f"{method}_f1": cut["f1"] for method, cut in cuts.items()},
         **{f"{method}_ratio": cut["removed"] / max(1, sum(unsafe)) for method, cut in cuts.items()},
         "nll_auroc": filter_quality(mask, absolute, unsafe)["auroc"],
@@ -185,22 +190,41 @@ def per_kind(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def per_rise(rows: list[dict]) -> str:
+    values = list(rows[0]["rise_grid"])
+    lines = ["| run | " + " | ".join(f"rise {v}" for v in values) + " |", "|---|" + "---|" * len(values)]
+    for r in rows:
+        cells = (r["rise_grid"][v] for v in values)
+        ratio = max(1, r["n_unsafe"])
+        lines.append(
+            f"| {r['run']} | "
+            + " | ".join(f"{_f(c['f1'])}, {c['removed']} ({c['removed'] / ratio:.2f}x)" for c in cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="RUN=D_NOISY pairs")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--rise-grid", type=float, nargs="+", default=[], metavar="V", help="also F1 and removed at these rise cuts"
+    )
     args = parser.parse_args(argv)
     rows = []
     for pair in args.runs:
         run, sep, data = pair.partition("=")
         if not sep:
             parser.error(f"{pair!r}: give RUN=D_NOISY")
-        rows.append(run_row(Path(run), Path(data)))
+        rows.append(run_row(Path(run), Path(data), args.rise_grid))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind:\n\n" + per_kind(rows)
     if any(r["by_safety_kind"] for r in rows):
         text += "\n\nEach kind of unsafe example inside a run (log_nll forgetting):\n\n" + per_safety_kind(rows)
+    if args.rise_grid:
+        text += "\n\nF1 and removed (x the unsafe count) at other rise cuts on the same scores:\n\n" + per_rise(rows)
     print(text)
     return text
 

@@ -208,7 +208,8 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert "F1 (canary)" in text.splitlines()[0]
     assert rows["log nll ratio [all]"].count("|") == text.splitlines()[0].count("|")  # every cell filled
 
-    table = _script("study_table").main([f"{tmp_path / 'run'}={noisy[0]}", "--json", str(tmp_path / "rows.json")])
+    argv = [f"{tmp_path / 'run'}={noisy[0]}", "--json", str(tmp_path / "rows.json"), "--rise-grid", "-100", "0.25"]
+    table = _script("study_table").main(argv)
     [row] = json.loads((tmp_path / "rows.json").read_text())
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert row["auroc"] == summary["quality"]["log_nll"]["auroc"] and row["removed"] == summary["n_removed"]
@@ -220,6 +221,8 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert lines[2].startswith(f"| run | rise | {row['auroc']:.3f} [{low:.2f}, {high:.2f}] |")
     assert lines[2].count("|") == lines[0].count("|")
     assert row["cuts"]["rise"]["removed"] == summary["n_removed"]  # the run's own cut is the default, rise
+    assert row["rise_grid"]["0.25"] == row["cuts"]["rise"]  # the default value, cut again
+    assert row["rise_grid"]["-100"]["removed"] == 18 and "| run | 0.500, 18 (3.00x) |" in table  # below every score
     assert "| run | 1 | " in table  # the per-kind mean (kind from the folder name without a manifest)
     assert row["by_safety_kind"] == {} and "Each kind of unsafe" not in table  # one kind: no per-kind table
 
