@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from forgetfilter.data.formats import read_examples
 from forgetfilter.saved_run import read_run
 from forgetfilter.selection import forgetting
+from forgetfilter.signals import log_nll
 
 WEIGHTS = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -36,7 +37,7 @@ def run_scores(run: Path, data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if not result.reference or "nll" not in result.reference:
         raise SystemExit(f"{run}: the run did not score M0 (scores_m0.json); rerun it with the current version")
     forgot = forgetting(result.before["log_nll"], result.after["log_nll"], "log_nll")
-    m0 = np.log(np.maximum(np.asarray(result.reference["nll"], dtype=float), 1e-6))
+    m0 = np.asarray(log_nll(result.reference["nll"]))
     unsafe = np.array([ex.role == "unsafe" for ex in read_examples(data).examples])
     if len(unsafe) != len(forgot):
         raise SystemExit(f"{data} has {len(unsafe)} examples, {run} scored {len(forgot)}: not the run's D_noisy")
@@ -47,22 +48,14 @@ def aurocs(forgot: np.ndarray, m0: np.ndarray, unsafe: np.ndarray, weights: tupl
     return [float(roc_auc_score(unsafe, forgot + w * m0)) for w in weights]
 
 
-def _pairs(values: list[str], parser: argparse.ArgumentParser) -> list[tuple[Path, Path]]:
-    out = []
-    for pair in values:
-        run, sep, data = pair.partition("=")
-        if not sep:
-            parser.error(f"{pair!r}: give RUN=D_NOISY")
-        out.append((Path(run), Path(data)))
-    return out
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--choose", nargs="+", required=True, help="RUN=D_NOISY pairs the weight is chosen on")
     parser.add_argument("--report", nargs="+", required=True, help="RUN=D_NOISY pairs it is reported on")
     args = parser.parse_args(argv)
-    chosen_runs = {run.name: aurocs(*run_scores(run, data), WEIGHTS) for run, data in _pairs(args.choose, parser)}
+    from study_table import parse_pairs  # bench/ is on sys.path when run as a script
+
+    chosen_runs = {run.name: aurocs(*run_scores(run, data), WEIGHTS) for run, data in parse_pairs(args.choose, parser)}
     means = [statistics.fmean(values[i] for values in chosen_runs.values()) for i in range(len(WEIGHTS))]
     weight = WEIGHTS[int(np.argmax(means))]
     lines = ["Choosing: AUROC of z(log_nll forgetting) + w * z(log M0 NLL)", ""]
@@ -73,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     lines += ["", f"Chosen: w = {weight:g}. Reporting:", ""]
     lines += ["| run | forgetting alone | M0 NLL alone | combined | beats both |", "|---|---|---|---|---|"]
     reported = {}
-    for run, data in _pairs(args.report, parser):
+    for run, data in parse_pairs(args.report, parser):
         forgot, m0, unsafe = run_scores(run, data)
         alone, combined = aurocs(forgot, m0, unsafe, (0.0, weight))
         m0_alone = float(roc_auc_score(unsafe, m0))

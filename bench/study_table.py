@@ -204,6 +204,17 @@ def per_rise(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def parse_pairs(values: list[str], parser: argparse.ArgumentParser) -> list[tuple[Path, Path]]:
+    """RUN=D_NOISY arguments as (run folder, data file) pairs; a usage error for one without '='."""
+    pairs = []
+    for pair in values:
+        run, sep, data = pair.partition("=")
+        if not sep:
+            parser.error(f"{pair!r}: give RUN=D_NOISY")
+        pairs.append((Path(run), Path(data)))
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="RUN=D_NOISY pairs")
@@ -212,12 +223,7 @@ def main(argv: list[str] | None = None) -> str:
         "--rise-grid", type=float, nargs="+", default=[], metavar="V", help="also F1 and removed at these rise cuts"
     )
     args = parser.parse_args(argv)
-    rows = []
-    for pair in args.runs:
-        run, sep, data = pair.partition("=")
-        if not sep:
-            parser.error(f"{pair!r}: give RUN=D_NOISY")
-        rows.append(run_row(Path(run), Path(data), args.rise_grid))
+    rows = [run_row(run, data, args.rise_grid) for run, data in parse_pairs(args.runs, parser)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind:\n\n" + per_kind(rows)
