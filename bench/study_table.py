@@ -1,5 +1,5 @@
 """Tables of finished `forgetfilter filter` runs on labelled mixes: the filter at its automatic cut beside the
-rankings a user could use instead, per run and as mean and spread per kind.
+rankings a user could use instead, per run and as mean and spread per kind and model.
 
 Each argument is RUN=D_NOISY (a run folder and the D_noisy file it filtered, whose `role` labels are the truth).
 Per run: the default signal's AUROC (with a 95% stratified bootstrap interval over the run's examples) and AUPRC,
@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from forgetfilter.data.formats import read_examples
+from forgetfilter.models import DEFAULT_MODEL
 from forgetfilter.saved_run import read_run
 from forgetfilter.selection import Threshold, choose_threshold, filter_mask, filter_quality, forgetting
 
@@ -36,6 +37,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
     from signal_study import classifier_scores  # bench/ is on sys.path when run as a script
 
     summary = json.loads((run / "summary.json").read_text())
+    config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
     manifest = (
         json.loads((data.parent / "manifest.json").read_text()) if (data.parent / "manifest.json").is_file() else {}
     )
@@ -63,6 +65,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
     return {
         "run": run.name,
         "kind": manifest.get("kind", run.name.split("-")[0]),
+        "model": Path(str(config.get("model") or DEFAULT_MODEL)).name,  # a named model, or a folder's name
         "seed": manifest.get("seed"),
         "n": len(examples),
         "n_unsafe": sum(unsafe),
@@ -139,13 +142,13 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def per_run(rows: list[dict]) -> str:
     head = (
-        "| run | cut | AUROC [95%] | AUPRC | P | R | F1 | removed (unsafe) | rise: F1, removed | Otsu: F1, removed | "
-        "GMM: F1, removed | NLL fall M0→M1 unsafe / rest | "
+        "| run | model | cut | AUROC [95%] | AUPRC | P | R | F1 | removed (unsafe) | rise: F1, removed | "
+        "Otsu: F1, removed | GMM: F1, removed | NLL fall M0→M1 unsafe / rest | "
         "forgetting unsafe / safe / task | "
         "NLL unsafe M0→M1→M2 | NLL task M0→M1→M2 | nll-difference AUROC | M0 NLL AUROC | classifier AUROC | "
         "stages s |"
     )
-    lines = [head, "|" + "---|" * 19]
+    lines = [head, "|" + "---|" * 20]
     for r in rows:
         f = r["forgetting"]
         nll = {role: "→".join(_f(v, 2) for v in r["nll"][role]) for role in ROLES}
@@ -156,7 +159,7 @@ def per_run(rows: list[dict]) -> str:
             for m in ("rise", "otsu", "gmm")
         )
         lines.append(
-            f"| {r['run']} | {r['cut']} | {_f(r['auroc'])} [{_f(r['auroc_interval'][0], 2)}, "
+            f"| {r['run']} | {r['model']} | {r['cut']} | {_f(r['auroc'])} [{_f(r['auroc_interval'][0], 2)}, "
             f"{_f(r['auroc_interval'][1], 2)}] | {_f(r['auprc'])} | {_f(r['precision'])} | "
             f"{_f(r['recall'])} | {_f(r['f1'])} | {r['removed']} ({r['n_unsafe']}) | {cuts} | {fall} | "
             f"{f.get('unsafe', 0):+.3f} / {f.get('safe', 0):+.3f} / {f.get('task', 0):+.3f} | {nll['unsafe']} | "
@@ -178,15 +181,16 @@ def per_kind(rows: list[dict]) -> str:
         "m0_nll_auroc",
         "classifier_auroc",
     )
-    lines = ["| kind | runs | " + " | ".join(keys) + " |", "|" + "---|" * (2 + len(keys))]
-    for kind in sorted({r["kind"] for r in rows}):
-        group = [r for r in rows if r["kind"] == kind]
+    """Mean and standard deviation per kind and model (runs of different model sizes are never pooled)."""
+    lines = ["| kind | model | runs | " + " | ".join(keys) + " |", "|" + "---|" * (3 + len(keys))]
+    for kind, model in sorted({(r["kind"], r["model"]) for r in rows}):
+        group = [r for r in rows if (r["kind"], r["model"]) == (kind, model)]
         cells = []
         for key in keys:
             values = [r[key] for r in group if r.get(key) is not None]
             spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
             cells.append(f"{statistics.fmean(values):.3f}{spread}" if values else "–")
-        lines.append(f"| {kind} | {len(group)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {kind} | {model} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -226,7 +230,7 @@ def main(argv: list[str] | None = None) -> str:
     rows = [run_row(run, data, args.rise_grid) for run, data in parse_pairs(args.runs, parser)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind:\n\n" + per_kind(rows)
+    text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind and model:\n\n" + per_kind(rows)
     if any(r["by_safety_kind"] for r in rows):
         text += "\n\nEach kind of unsafe example inside a run (log_nll forgetting):\n\n" + per_safety_kind(rows)
     if args.rise_grid:

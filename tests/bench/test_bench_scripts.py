@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -218,12 +219,20 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     lines = table.splitlines()
     low, high = row["auroc_interval"]
     assert low <= row["auroc"] <= high and 0.0 <= low < high <= 1.0  # 6 against 12 examples: a wide interval
-    assert lines[2].startswith(f"| run | rise | {row['auroc']:.3f} [{low:.2f}, {high:.2f}] |")
+    assert row["model"] == tiny_model_dir.name  # a model folder is named by its folder's name
+    assert lines[2].startswith(f"| run | {row['model']} | rise | {row['auroc']:.3f} [{low:.2f}, {high:.2f}] |")
     assert lines[2].count("|") == lines[0].count("|")
     assert row["cuts"]["rise"]["removed"] == summary["n_removed"]  # the run's own cut is the default, rise
     assert row["rise_grid"]["0.25"] == row["cuts"]["rise"]  # the default value, cut again
     assert row["rise_grid"]["-100"]["removed"] == 18 and "| run | 0.500, 18 (3.00x) |" in table  # below every score
-    assert "| run | 1 | " in table  # the per-kind mean (kind from the folder name without a manifest)
+    assert f"| run | {row['model']} | 1 | " in table  # the per-kind mean (kind from the folder name, no manifest)
+
+    larger = tmp_path / "run-larger"  # the same scores as if from another model: a group of its own, never pooled
+    shutil.copytree(tmp_path / "run", larger)
+    config = json.loads((larger / "config.json").read_text())
+    (larger / "config.json").write_text(json.dumps({**config, "model": "qwen2.5-0.5b"}))
+    table = _script("study_table").main([f"{tmp_path / 'run'}={noisy[0]}", f"{larger}={noisy[0]}"])
+    assert f"| run | {row['model']} | 1 | " in table and "| run | qwen2.5-0.5b | 1 | " in table
     assert row["by_safety_kind"] == {} and "Each kind of unsafe" not in table  # one kind: no per-kind table
 
     pair = f"{tmp_path / 'run'}={noisy[0]}"
