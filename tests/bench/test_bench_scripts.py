@@ -376,3 +376,44 @@ def test_training_memory_reports_every_variant_from_fresh_processes(tiny_model_d
     for figures in results.values():
         assert figures["peak"] >= figures["loaded"] > 0 and figures["s_per_step"] > 0
     assert "| gradient checkpointing |" in _section(md, "training_memory.py")
+
+
+def test_token_categories_mark_tweet_noise_by_character_span():
+    categories = _script("token_nll").token_categories
+    text = "RT @user_1: so funny &#128514; see http://t.co/x ok"
+    words = [(m.start(), m.end()) for m in __import__("re").finditer(r"\S+", text)]
+    assert categories(text, words) == [
+        "retweet mark",
+        "handle",
+        "ordinary text",
+        "ordinary text",
+        "html entity",
+        "ordinary text",
+        "url",
+        "ordinary text",
+    ]
+    assert categories(text, [(3, 5), (4, 4)]) == ["handle", "handle"]  # a token inside a match, an empty span
+
+
+def test_token_nll_recomputes_the_run_scores_per_token(tiny_model_dir, noisy, tmp_path):
+    from forgetfilter.api import find_unsafe_examples
+    from forgetfilter.config import FilterConfig
+    from forgetfilter.saved_run import read_run
+    from forgetfilter.training import SessionSettings
+
+    fast = SessionSettings(epochs=1, batch_size=6, grad_accum=1, lr=1e-2)
+    config = FilterConfig(model=str(tiny_model_dir), s1=fast, s1_plus=fast, dtype="float32")
+    find_unsafe_examples(noisy[0], noisy[1], config=config, out_dir=tmp_path / "run")
+    result = _script("token_nll").main(
+        [str(tmp_path / "run"), "--data", str(noisy[0]), "--json", str(tmp_path / "t.json")]
+    )
+    assert json.loads((tmp_path / "t.json").read_text()) == json.loads(json.dumps(result))
+    rows = {(r["role"], r["category"]): r for r in result["table"]}
+    assert {role for role, _ in rows} == {"unsafe", "task", "safe"}
+    for role in ("unsafe", "task", "safe"):  # the categories partition every role's tokens
+        assert sum(rows[(role, c)]["token_share"] for c in _script("token_nll").CATEGORIES) == pytest.approx(1.0)
+        assert rows[(role, "ordinary text")]["nll_share_m1"] == pytest.approx(1.0)  # no tweet noise in this data
+    saved = read_run(tmp_path / "run").result  # the scorer's log ratio, recomputed from per-token NLL: same AUROC
+    checks = result["checks"]
+    assert checks["all tokens"]["auroc"] == pytest.approx(saved.quality()["log_nll"]["auroc"], abs=1e-6)
+    assert checks["ordinary tokens"] == checks["all tokens"]  # every token ordinary: the same figures
