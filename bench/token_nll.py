@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from forgetfilter.batching import collate, tokenize
+from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
 from forgetfilter.chat import render_example
 from forgetfilter.data.formats import read_examples
 from forgetfilter.forward import logits_at
 from forgetfilter.models import load_model
+from forgetfilter.selection import forgetting
+from forgetfilter.signals import log_nll
 
 PATTERNS = {  # checked in this order; a token overlapping a match belongs to it
     "url": re.compile(r"https?://\S*|\bhttp\b"),
@@ -51,16 +53,16 @@ def token_categories(text: str, offsets: list[tuple[int, int]]) -> list[str]:
     return [category(start, end) for start, end in offsets]
 
 
-def response_token_nll(model, tokenizer, examples: list, *, max_length: int, batch_size: int = 8) -> list[np.ndarray]:
-    """The NLL of each response token of each example (teacher forcing, fp32 output layer, as the scorer does)."""
+def response_token_nll(model, tokenizer, tokenized: list[Tokenized], *, batch_size: int = 8) -> list[np.ndarray]:
+    """The NLL of each response token of each example (teacher forcing, fp32 output layer, length-grouped batches,
+    as the scorer does)."""
     import torch
 
-    tokenized = [tokenize(tokenizer, ex, max_length=max_length) for ex in examples]
-    out: list[np.ndarray] = [np.empty(0)] * len(examples)
+    out: list[np.ndarray] = [np.empty(0)] * len(tokenized)
     device = next(model.parameters()).device
+    lengths = [len(t.input_ids) for t in tokenized]
     with torch.no_grad():
-        for start in range(0, len(examples), batch_size):
-            ids = list(range(start, min(start + batch_size, len(examples))))
+        for ids in length_grouped_batches(lengths, batch_size, seed=None):
             batch = collate([tokenized[i] for i in ids], tokenizer.pad_token_id)
             rows, cols = [], []
             for row, i in enumerate(ids):
@@ -91,13 +93,14 @@ def response_categories(tokenizer, examples: list, *, max_length: int) -> list[l
 def summarise(roles: list[str], categories: list[list[str]], nll: dict[str, list[np.ndarray]]) -> dict:
     """Per role and category: tokens, mean token NLL per model, share of the role's M1 NLL; and per example the mean
     NLL over ordinary tokens (NaN where an example has none)."""
+    kinds = [np.array(c) for c in categories]
     table: dict = {}
     for role in sorted(set(roles)):
         members = [i for i, r in enumerate(roles) if r == role]
         total_m1 = sum(float(nll["M1"][i].sum()) for i in members)
         n_tokens = sum(len(categories[i]) for i in members)
         for cat in CATEGORIES:
-            picks = {m: np.concatenate([v[i][np.array(categories[i]) == cat] for i in members]) for m, v in nll.items()}
+            picks = {m: np.concatenate([v[i][kinds[i] == cat] for i in members]) for m, v in nll.items()}
             count = len(picks["M1"])
             table[(role, cat)] = {
                 "tokens": count,
@@ -106,9 +109,7 @@ def summarise(roles: list[str], categories: list[list[str]], nll: dict[str, list
                 "nll_share_m1": float(picks["M1"].sum()) / total_m1 if total_m1 else None,
             }
     ordinary = {
-        m: np.array(
-            [v[i][np.array(c) == ORDINARY].mean() if ORDINARY in c else np.nan for i, c in enumerate(categories)]
-        )
+        m: np.array([v[i][k == ORDINARY].mean() if (k == ORDINARY).any() else np.nan for i, k in enumerate(kinds)])
         for m, v in nll.items()
     }
     return {"table": table, "ordinary": ordinary}
@@ -122,7 +123,7 @@ def premise_and_auroc(roles: list[str], per_example: dict[str, np.ndarray]) -> d
         name: float(1 - per_example["M1"][ok & sel].mean() / per_example["M0"][ok & sel].mean())
         for name, sel in (("unsafe", unsafe), ("rest", ~unsafe))
     }
-    log_ratio = np.log(per_example["M2"][ok]) - np.log(per_example["M1"][ok])
+    log_ratio = forgetting(log_nll(per_example["M1"][ok]), log_nll(per_example["M2"][ok]), "log_nll")
     return {"fall": fall, "auroc": float(roc_auc_score(unsafe[ok], log_ratio)), "examples": int(ok.sum())}
 
 
@@ -136,12 +137,13 @@ def main(argv: list[str] | None = None) -> dict:
     max_length = config["s1"]["max_length"]
     examples = read_examples(args.data).examples
     roles = [str(ex.role) for ex in examples]
-    nll, categories = {}, None
+    nll, categories, tokenized = {}, None, None
     for name, adapter in (("M0", None), ("M1", args.run / "s1" / "adapter"), ("M2", args.run / "s1_plus" / "adapter")):
         model, tokenizer = load_model(config.get("model"), adapter=adapter, dtype=config.get("dtype", "auto"))
         if categories is None:
             categories = response_categories(tokenizer, examples, max_length=max_length)
-        nll[name] = response_token_nll(model, tokenizer, examples, max_length=max_length)
+            tokenized = [tokenize(tokenizer, ex, max_length=max_length) for ex in examples]  # once for all three
+        nll[name] = response_token_nll(model, tokenizer, tokenized)
         del model
     summary = summarise(roles, categories, nll)
     whole = {m: np.array([v.mean() for v in values]) for m, values in nll.items()}
