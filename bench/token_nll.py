@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from forgetfilter.batching import Tokenized, collate, length_grouped_batches, tokenize
+from forgetfilter.batching import Tokenized, length_grouped_batches, tokenize
 from forgetfilter.chat import render_example
 from forgetfilter.data.formats import read_examples
-from forgetfilter.forward import logits_at
 from forgetfilter.models import load_model
 from forgetfilter.selection import forgetting
-from forgetfilter.signals import log_nll
+from forgetfilter.signals import log_nll, token_losses
 
 PATTERNS = {  # checked in this order; a token overlapping a match belongs to it
     "url": re.compile(r"https?://\S*|\bhttp\b"),
@@ -54,29 +53,14 @@ def token_categories(text: str, offsets: list[tuple[int, int]]) -> list[str]:
 
 
 def response_token_nll(model, tokenizer, tokenized: list[Tokenized], *, batch_size: int = 8) -> list[np.ndarray]:
-    """The NLL of each response token of each example (teacher forcing, fp32 output layer, length-grouped batches,
-    as the scorer does)."""
-    import torch
-
+    """The NLL of each response token of each example: the scorer's own per-token losses
+    (``signals.token_losses``, length-grouped batches, fp32 output layer) over the whole response."""
     out: list[np.ndarray] = [np.empty(0)] * len(tokenized)
-    device = next(model.parameters()).device
-    lengths = [len(t.input_ids) for t in tokenized]
-    with torch.no_grad():
-        for ids in length_grouped_batches(lengths, batch_size, seed=None):
-            batch = collate([tokenized[i] for i in ids], tokenizer.pad_token_id)
-            rows, cols = [], []
-            for row, i in enumerate(ids):
-                first, n = tokenized[i].response_start, tokenized[i].response_length
-                rows += [row] * n
-                cols += range(first - 1, first - 1 + n)
-            r, c = torch.tensor(rows), torch.tensor(cols)
-            input_ids = batch["input_ids"].to(device)
-            logits = logits_at(model, input_ids, batch["attention_mask"].to(device), r, c, float_head=True).float()
-            nll = -torch.log_softmax(logits, -1).gather(1, input_ids[r, c + 1][:, None]).squeeze(1).numpy()
-            at = 0
-            for i in ids:
-                n = tokenized[i].response_length
-                out[i], at = nll[at : at + n], at + n
+    model.eval()
+    spans = [(0, t.response_length) for t in tokenized]
+    batches = length_grouped_batches([len(t.input_ids) for t in tokenized], batch_size, seed=None)
+    for index, nll, _ in token_losses(model, tokenizer, tokenized, spans, batches):
+        out[index] = nll.numpy()
     return out
 
 

@@ -2,7 +2,13 @@ import torch
 
 from forgetfilter.batching import collate, length_grouped_batches, tokenize
 from forgetfilter.examples import Example, user_prompt
-from forgetfilter.signals import answer_spans, compute_signals, normalize_generation, teacher_forced_signals
+from forgetfilter.signals import (
+    answer_spans,
+    compute_signals,
+    normalize_generation,
+    teacher_forced_signals,
+    token_losses,
+)
 
 
 def _examples(n=6):
@@ -70,6 +76,33 @@ def test_teacher_forced_nll_matches_manual_computation(tiny_model):
         manual = -logp[item.response_start - 1 : -1].gather(1, targets[:, None]).mean()
         assert abs(float(manual) - nll) < 1e-4
     assert all(0.0 <= a <= 1.0 for a in signals["token_accuracy"])
+
+
+def test_token_losses_give_each_span_token_its_own_nll(tiny_model):
+    model, tok = tiny_model
+    model.eval()
+    examples = [*_examples(3), Example("long", user_prompt("Q?"), "a much longer answer than the others here", "t")]
+    items = [tokenize(tok, ex, max_length=384) for ex in examples]
+    spans = [(0, t.response_length) for t in items]
+    spans[1] = (1, 3)  # a span inside the response reads only those tokens
+    batches = length_grouped_batches([len(t.input_ids) for t in items], 3, seed=None)
+    seen = {}
+    for index, nll, hit in token_losses(model, tok, items, spans, batches):
+        seen[index] = (nll, hit)
+    assert sorted(seen) == [0, 1, 2, 3]
+    for index, item in enumerate(items):
+        nll, hit = seen[index]
+        lo, hi = spans[index]
+        assert nll.shape == hit.shape == (hi - lo,)
+        ids = torch.tensor([item.input_ids])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0].float()
+        start = item.response_start + lo
+        positions = torch.arange(start - 1, item.response_start + hi - 1)
+        targets = ids[0, positions + 1]
+        manual = -torch.log_softmax(logits[positions], -1).gather(1, targets[:, None]).squeeze(1)
+        assert torch.allclose(nll, manual, atol=1e-4)
+        assert hit.tolist() == (logits[positions].argmax(-1) == targets).float().tolist()
 
 
 def test_compute_signals_with_rouge_is_aligned(tiny_model):

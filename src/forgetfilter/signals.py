@@ -11,7 +11,7 @@ import math
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from forgetfilter import distributed
@@ -70,6 +70,47 @@ def _suffix_len(tokenizer: Any, example: Example) -> int:
     return len(tokenizer(suffix, add_special_tokens=False)["input_ids"]) if suffix else 0
 
 
+def token_losses(
+    model: Any,
+    tokenizer: Any,
+    tokenized: Sequence[Tokenized],
+    spans: Sequence[tuple[int, int]],
+    batches: Sequence[Sequence[int]],
+    *,
+    progress: bool = False,
+    desc: str = "scoring",
+) -> Iterator[tuple[int, Any, Any]]:
+    """Teacher-forced loss of each selected response token: yields ``(index, token_nll, token_hit)`` per example of
+    ``batches`` (lists of indices into ``tokenized``), where ``token_nll`` is the NLL of each token of the response
+    span ``spans[index]`` (offsets into the response) and ``token_hit`` whether the greedy prediction was that token.
+    Both are 1-D float tensors on the CPU; the output layer runs in fp32 (``logits_at(..., float_head=True)``).
+    The model is left in the mode it is in: call ``model.eval()`` first to score without dropout."""
+    import torch
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for batch_ids in tqdm(batches, desc=desc, unit="batch", disable=not progress, dynamic_ncols=True):
+            batch = collate([tokenized[i] for i in batch_ids], tokenizer.pad_token_id)
+            rows, cols, counts = [], [], []
+            for row, index in enumerate(batch_ids):
+                lo, hi = spans[index]
+                first = tokenized[index].response_start + lo
+                rows += [row] * (hi - lo)
+                cols += range(first - 1, first - 1 + hi - lo)  # the position before each target predicts it
+                counts.append(hi - lo)
+            r, c = torch.tensor(rows), torch.tensor(cols)
+            ids = batch["input_ids"].to(device)
+            logits = logits_at(
+                model, ids, batch["attention_mask"].to(device), r.to(device), c.to(device), float_head=True
+            ).float()
+            targets = ids[r, c + 1]
+            token_nll = (-torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)).cpu()
+            token_hit = (logits.argmax(-1) == targets).float().cpu()
+            for index, nll, hit in zip(batch_ids, token_nll.split(counts), token_hit.split(counts), strict=True):
+                yield index, nll, hit
+
+
 def teacher_forced_signals(
     model: Any,
     tokenizer: Any,
@@ -90,9 +131,6 @@ def teacher_forced_signals(
     each scores its share of the batches (the same batches as one process, so the same values) and every process
     gets them all back.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     if token_selection not in TOKEN_SELECTIONS:
         raise ConfigError(f"unknown token selection {token_selection!r}; choose {' or '.join(TOKEN_SELECTIONS)}")
     tokenized = [tokenize(tokenizer, ex, max_length=max_length) for ex in examples]
@@ -101,7 +139,6 @@ def teacher_forced_signals(
     else:
         spans = [(0, t.response_length) for t in tokenized]
     nll, accuracy = [0.0] * len(examples), [0.0] * len(examples)
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     batches = length_grouped_batches([len(t.input_ids) for t in tokenized], batch_size, seed=None)
@@ -109,29 +146,11 @@ def teacher_forced_signals(
         costs = [len(b) * max(len(tokenized[i].input_ids) for i in b) for b in batches]
         batches = [batches[i] for i in distributed.balanced_shard(costs)]
     shown = progress and distributed.is_main()
-    with torch.no_grad():
-        for batch_ids in tqdm(batches, desc=desc, unit="batch", disable=not shown, dynamic_ncols=True):
-            batch = collate([tokenized[i] for i in batch_ids], tokenizer.pad_token_id)
-            rows, cols, owner = [], [], []
-            for row, index in enumerate(batch_ids):
-                lo, hi = spans[index]
-                first = tokenized[index].response_start + lo
-                rows += [row] * (hi - lo)
-                cols += range(first - 1, first - 1 + hi - lo)  # the position before each target predicts it
-                owner += [index] * (hi - lo)
-            r, c = torch.tensor(rows), torch.tensor(cols)
-            ids = batch["input_ids"].to(device)
-            logits = logits_at(
-                model, ids, batch["attention_mask"].to(device), r.to(device), c.to(device), float_head=True
-            ).float()
-            targets = ids[r, c + 1]
-            token_nll = -torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
-            token_hit = (logits.argmax(-1) == targets).float()
-            owners = torch.tensor(owner)
-            for index in batch_ids:
-                sel = owners == index
-                nll[index] = float(token_nll[sel].mean())
-                accuracy[index] = float(token_hit[sel].mean())
+    for index, token_nll, token_hit in token_losses(
+        model, tokenizer, tokenized, spans, batches, progress=shown, desc=desc
+    ):
+        nll[index] = float(token_nll.mean())
+        accuracy[index] = float(token_hit.mean())
     model.train(was_training)
     if distributed.launched():
         done = distributed.gather_by_index({i: (nll[i], accuracy[i]) for b in batches for i in b})
