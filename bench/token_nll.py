@@ -52,7 +52,7 @@ def token_categories(text: str, offsets: list[tuple[int, int]]) -> list[str]:
     return [category(start, end) for start, end in offsets]
 
 
-def response_token_nll(model, tokenizer, tokenized: list[Tokenized], *, batch_size: int = 8) -> list[np.ndarray]:
+def response_token_nll(model, tokenizer, tokenized: list[Tokenized], *, batch_size: int) -> list[np.ndarray]:
     """The NLL of each response token of each example: the scorer's own per-token losses
     (``signals.token_losses``, length-grouped batches, fp32 output layer) over the whole response."""
     out: list[np.ndarray] = [np.empty(0)] * len(tokenized)
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
         if categories is None:
             categories = response_categories(tokenizer, examples, max_length=max_length)
             tokenized = [tokenize(tokenizer, ex, max_length=max_length) for ex in examples]  # once for all three
-        nll[name] = response_token_nll(model, tokenizer, tokenized)
+        nll[name] = response_token_nll(model, tokenizer, tokenized, batch_size=config["score_batch_size"])
         del model
     summary = summarise(roles, categories, nll)
     whole = {m: np.array([v.mean() for v in values]) for m, values in nll.items()}
