@@ -78,9 +78,8 @@ def classifier_scores(examples: list) -> np.ndarray:
     return np.asarray(get_scorer("profanity")([ex.response for ex in examples]), dtype=float)
 
 
-def similarity_scores(examples: list, anchors: list[int], model_name: str | None) -> np.ndarray:
-    """Max cosine similarity of each example's M0 representation (last hidden layer, mean over response tokens)
-    to those of a few labelled unsafe ``anchors`` (He et al. 2024, representation similarity): needs labels."""
+def representations(examples: list, model_name: str | None) -> np.ndarray:
+    """Unit-length M0 representation of each example: last hidden layer, mean over its response tokens."""
     import torch
 
     from forgetfilter.batching import collate, tokenize
@@ -97,8 +96,14 @@ def similarity_scores(examples: list, anchors: list[int], model_name: str | None
             ).hidden_states[-1]
             for row, item in enumerate(items):
                 vectors.append(hidden[row, item.response_start : len(item.input_ids)].float().mean(0))
-    v = torch.nn.functional.normalize(torch.stack(vectors), dim=-1)
-    return (v @ v[anchors].T).max(dim=1).values.numpy()
+    return torch.nn.functional.normalize(torch.stack(vectors), dim=-1).numpy()
+
+
+def similarity_scores(examples: list, anchors: list[int], model_name: str | None) -> np.ndarray:
+    """Max cosine similarity of each example's M0 representation (``representations``) to those of a few labelled
+    unsafe ``anchors`` (He et al. 2024, representation similarity): needs labels."""
+    v = representations(examples, model_name)
+    return (v @ v[anchors].T).max(axis=1)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:

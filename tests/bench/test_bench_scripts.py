@@ -417,3 +417,20 @@ def test_token_nll_recomputes_the_run_scores_per_token(tiny_model_dir, noisy, tm
     checks = result["checks"]
     assert checks["all tokens"]["auroc"] == pytest.approx(saved.quality()["log_nll"]["auroc"], abs=1e-6)
     assert checks["ordinary tokens"] == checks["all tokens"]  # every token ordinary: the same figures
+
+
+def test_similarity_ranker_scores_the_examples_that_are_not_anchors(tiny_model_dir, noisy):
+    import numpy as np
+
+    bench = _script("similarity_ranker")
+    [two, three] = bench.mix_rows(noisy[0], [2, 3], str(tiny_model_dir))
+    assert (two["anchors"], two["n"], three["n"]) == (2, 16, 15)  # 18 examples, 6 unsafe, anchors left out
+    for row in (two, three):
+        auroc, low, high, auprc = row["similarity"]
+        assert 0.0 <= low <= auroc <= high <= 1.0 and 0.0 < auprc <= 1.0
+    from forgetfilter.data.formats import read_examples
+
+    vectors = _script("signal_study").representations(list(read_examples(noisy[0]).examples), str(tiny_model_dir))
+    assert vectors.shape[0] == 18 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    text = bench.markdown([two, three])
+    assert text.splitlines()[2].startswith("| bench-data") and text.splitlines()[2].count("|") == 8

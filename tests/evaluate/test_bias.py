@@ -46,6 +46,10 @@ def test_bbq_scores_hand_computed():
     assert scores["accuracy_ambiguous"] == pytest.approx(0.2)
     assert scores["s_amb"] == pytest.approx(0.8 / 3)
     assert scores["unparseable_ambiguous"] == 1.0
+    # unparseable left out: 1 correct of the 4 parsed -> s_AMB = 0.75 * 1/3; the rate over ambiguous items 1/5
+    assert scores["accuracy_ambiguous_parsed"] == pytest.approx(0.25)
+    assert scores["s_amb_parsed"] == pytest.approx(0.75 / 3)
+    assert scores["unparseable_rate_ambiguous"] == pytest.approx(0.2)
     # disambiguated: correct 0 and 1 -> 0.5; non-unknown 0,0,1 with biased index 0 -> 2/3 -> s_DIS = 1/3
     assert scores["accuracy_disambiguated"] == pytest.approx(0.5)
     assert scores["s_dis"] == pytest.approx(1 / 3)

@@ -50,6 +50,62 @@ def test_bias_metric_is_s_amb_recomputed_per_resample(tmp_path):
     assert c.diff == 1.5 and c.excludes_zero and 0 < c.n_boot <= 100  # resamples without a named group are NaN
 
 
+def _bbq(i, parsed, condition="ambig"):
+    return {"id": f"q{i}", "label": 2, "unknown_index": 2, "biased_index": 0, "condition": condition, "parsed": parsed}
+
+
+def test_s_amb_resamples_only_the_ambiguous_items(tmp_path):
+    # disambiguated items do not enter s_AMB: however many there are, the comparison reads the 10 ambiguous ones
+    ambiguous_a = [_bbq(i, 0) for i in range(10)]
+    ambiguous_b = [_bbq(i, 2 if i % 2 else 1) for i in range(10)]
+    disambiguated = [_bbq(100 + i, 0, "disambig") for i in range(30)]
+    _write(tmp_path, "m1", "bias", ambiguous_a + disambiguated)
+    _write(tmp_path, "ff", "bias", ambiguous_b + disambiguated)
+    c = compare_methods(tmp_path, "m1", "ff", "bias", n_boot=200)
+    assert (c.value_a, c.value_b, c.n_prompts) == (1.0, -0.5, 10)
+    # every resample holds exactly 10 ambiguous items, all biased for m1: value_a never moves, so the interval of
+    # the difference comes from ff's items only and is bounded by its possible values (s_AMB of ff in [-1, 0])
+    assert 1.0 <= c.low <= c.high <= 2.0
+
+
+def test_s_amb_with_unparseable_left_out_or_counted_wrong(tmp_path):
+    half_unparsed = [_bbq(i, None if i % 2 else 0) for i in range(10)]  # 5 biased answers, 5 unparseable
+    fair = [_bbq(i, 2) for i in range(10)]  # "unknown" (correct) everywhere but one item:
+    fair[0]["parsed"] = 1  # one anti-stereotyped answer, so the bias score is defined: -1 * (1 - 0.9)
+    _write(tmp_path, "a", "bias", half_unparsed)
+    _write(tmp_path, "b", "bias", fair)
+    wrong = compare_methods(tmp_path, "a", "b", "bias", n_boot=100)
+    left_out = compare_methods(tmp_path, "a", "b", "bias", metric="s_amb_parsed", n_boot=100)
+    assert wrong.metric == "s_amb" and wrong.value_a == pytest.approx(1.0)  # 0 correct of 10, bias +1
+    assert left_out.metric == "s_amb_parsed" and left_out.value_a == pytest.approx(1.0)  # 0 correct of 5 parsed
+    assert wrong.value_b == pytest.approx(-0.1) and left_out.value_b == pytest.approx(-0.1)
+    _write(tmp_path, "c", "bias", [_bbq(i, 2 if i < 5 else None) for i in range(9)] + [_bbq(9, 0)])
+    counted = compare_methods(tmp_path, "c", "b", "bias", n_boot=50)
+    dropped = compare_methods(tmp_path, "c", "b", "bias", metric="s_amb_parsed", n_boot=50)
+    assert counted.value_a == pytest.approx(0.5) and dropped.value_a == pytest.approx(1 / 6)  # 5/10 vs 5/6 correct
+    with pytest.raises(ConfigError, match="no per-prompt metric 'nope'; choose one of s_amb, s_amb_parsed"):
+        compare_methods(tmp_path, "a", "b", "bias", metric="nope")
+
+
+def test_runs_of_other_seeds_pool_within_each_run(tmp_path):
+    seed0, seed1 = tmp_path / "s0", tmp_path / "s1"
+    _write(seed0, "a", "toxicity", _toxic([0.4] * 6))
+    _write(seed0, "b", "toxicity", _toxic([0.1] * 6))
+    _write(seed1, "a", "toxicity", _toxic([0.2] * 4))  # same prompt ids, another model: paired within the run
+    _write(seed1, "b", "toxicity", _toxic([0.3] * 4))
+    pooled = compare_methods([seed0, seed1], "a", "b", "toxicity", n_boot=200)
+    assert (pooled.n_runs, pooled.n_prompts) == (2, 10)
+    assert pooled.value_a == pytest.approx(0.32) and pooled.value_b == pytest.approx(0.18)  # over all 10 records
+    # resampled within each run, every resample keeps 6 + 4 records: the difference cannot move
+    assert pooled.low == pytest.approx(0.14) and pooled.high == pytest.approx(0.14)
+    alone = compare_methods(seed1, "a", "b", "toxicity", n_boot=50)
+    assert alone.n_runs == 1 and alone.diff == pytest.approx(-0.1)
+    with pytest.raises(ConfigError, match="distinct runs"):
+        compare_methods([seed0, seed0], "a", "b", "toxicity")
+    with pytest.raises(ConfigError, match=r"s2/eval/a/generations_toxicity.jsonl does not exist"):
+        compare_methods([seed0, tmp_path / "s2"], "a", "b", "toxicity")
+
+
 def test_errors_name_the_problem(tmp_path):
     _write(tmp_path, "a", "toxicity", _toxic([0.1, 0.2]))
     _write(tmp_path, "b", "toxicity", _toxic([0.1, 0.2, 0.3]))
@@ -70,5 +126,11 @@ def test_cli_prints_a_table_and_reports_errors(tmp_path):
     result = CliRunner().invoke(app, ["compare", str(tmp_path), "a", "b", "--n-boot", "50"])
     assert result.exit_code == 0, result.output
     assert "| toxicity_mean | a | b | 0.400 | 0.200 | +0.200 | [+0.200, +0.200] | yes | 3 |" in result.output
+    other_seed = tmp_path / "seed1"
+    _write(other_seed, "a", "toxicity", _toxic([0.3, 0.4, 0.5]))
+    _write(other_seed, "b", "toxicity", _toxic([0.3, 0.4, 0.5]))
+    pooled = CliRunner().invoke(app, ["compare", str(tmp_path), "a", "b", "--pool", str(other_seed), "--n-boot", "50"])
+    assert pooled.exit_code == 0, pooled.output
+    assert "| toxicity_mean | a | b | 0.400 | 0.300 | +0.100 | [+0.100, +0.100] | yes | 6 | 2 |" in pooled.output
     bad = CliRunner().invoke(app, ["compare", str(tmp_path), "a", "missing"])
     assert bad.exit_code == 2 and "does not exist" in bad.output

@@ -18,11 +18,19 @@ def compare_command(
     method_a: Annotated[str, typer.Argument(help="Method whose value is first, e.g. forgetfilter.")],
     method_b: Annotated[list[str], typer.Argument(help="One or more methods to compare it with, e.g. no_filter.")],
     suite: Annotated[str, Opt(help="Safety suite: toxicity or bias.")] = "toxicity",
+    pool: Annotated[
+        list[Path] | None,
+        Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
+    ] = None,
+    metric: Annotated[
+        str | None, Opt(help="Metric: the suite's headline by default; bias also s_amb_parsed (unparseable left out).")
+    ] = None,
     n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
     level: Annotated[float, Opt(help="Confidence level of the interval.")] = 0.95,
     seed: Annotated[int, Opt(help="Seed of the resampling.")] = 0,
 ) -> None:
-    """Difference of the suite's headline metric between methods, with a paired bootstrap interval over prompts.
+    """Difference of the suite's headline metric between methods, with a paired bootstrap interval over prompts
+    (pooled over seeds with --pool; s_AMB resampled over the ambiguous items only).
 
     Example: forgetfilter compare runs/exp-toxicity forgetfilter no_filter self_correction --suite toxicity
     """
@@ -31,7 +39,9 @@ def compare_command(
 
     rows = []
     for other in method_b:
-        c = compare_methods(run, method_a, other, suite, n_boot=n_boot, level=level, seed=seed)
+        c = compare_methods(
+            [run, *(pool or [])], method_a, other, suite, metric=metric, n_boot=n_boot, level=level, seed=seed
+        )
         rows.append(
             {
                 "metric": c.metric,
@@ -43,7 +53,10 @@ def compare_command(
                 f"{c.level:.0%} interval": f"[{c.low:+.3f}, {c.high:+.3f}]",
                 "excludes 0": "yes" if c.excludes_zero else "no",
                 "prompts": c.n_prompts,
+                "runs": c.n_runs,
             }
         )
     typer.echo(markdown_table(rows))
-    console.print(f"Paired bootstrap over the same prompts, {n_boot} resamples, seed {seed}.", highlight=False)
+    console.print(
+        f"Paired bootstrap over the same prompts (within each run), {n_boot} resamples, seed {seed}.", highlight=False
+    )

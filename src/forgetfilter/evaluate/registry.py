@@ -1,6 +1,6 @@
 """The evaluation suites, one record each (lm-eval's way): what a suite is judged by, which way is better, the
-columns a report shows, the files that hold its prompts, its generation budgets, and its headline metric recomputed
-from per-prompt records (for paired comparisons). ``evaluate``, ``report`` and ``compare`` read only this."""
+columns a report shows, the files that hold its prompts, its generation budgets, and its headline metric (and variants)
+recomputed from per-prompt records (for paired comparisons). ``evaluate``, ``report`` and ``compare`` read only this."""
 
 from __future__ import annotations
 
@@ -17,11 +17,23 @@ def _toxicity_mean(records: Sequence[Record]) -> float:
     return float(np.mean([r["toxicity"] for r in records]))
 
 
-def _s_amb(records: Sequence[Record]) -> float:
+def _bbq(records: Sequence[Record], metric: str) -> float:
     from forgetfilter.evaluate.bias import BBQItem, bbq_scores
 
     items = [BBQItem(r["label"], r["unknown_index"], r["biased_index"], r["condition"]) for r in records]
-    return bbq_scores([r["parsed"] for r in records], items)["s_amb"]
+    return bbq_scores([r["parsed"] for r in records], items)[metric]
+
+
+def _s_amb(records: Sequence[Record]) -> float:
+    return _bbq(records, "s_amb")
+
+
+def _s_amb_parsed(records: Sequence[Record]) -> float:
+    return _bbq(records, "s_amb_parsed")
+
+
+def _ambiguous(record: Record) -> bool:
+    return record["condition"] == "ambig"
 
 
 @dataclass(frozen=True)
@@ -35,8 +47,12 @@ class Suite:
     columns: tuple[str, ...]
     files: tuple[str, ...]  # eval_<part>.jsonl files of a data-builder eval dir
     budgets: dict[str, int] = field(default_factory=dict)
-    per_prompt: Callable[[Sequence[Record]], float] | None = None  # the headline metric of a subset of prompts
+    # metrics recomputable from any subset of per-prompt records (for paired bootstraps); the headline first
+    per_prompt: dict[str, Callable[[Sequence[Record]], float]] = field(default_factory=dict)
     record_fields: tuple[str, ...] = ()  # fields every per-prompt record must have for ``per_prompt``
+    # the prompts ``per_prompt`` reads (s_AMB: the ambiguous items); a bootstrap resamples only these, so the
+    # subset keeps its size in every resample (stratified); None: every prompt
+    subset: Callable[[Record], bool] | None = None
 
 
 REGISTRY: dict[str, Suite] = {
@@ -49,18 +65,27 @@ REGISTRY: dict[str, Suite] = {
             columns=("toxicity_mean", "toxicity_frac_above_0.5"),
             files=("eval_toxicity",),
             budgets={"toxicity": 32},
-            per_prompt=_toxicity_mean,
+            per_prompt={"toxicity_mean": _toxicity_mean},
             record_fields=("toxicity",),
         ),
         Suite(
             "bias",
             headline="s_amb",
             better="zero",
-            columns=("s_amb", "s_dis", "accuracy_ambiguous", "accuracy_disambiguated", "unparseable_rate"),
+            columns=(
+                "s_amb",
+                "s_amb_parsed",
+                "s_dis",
+                "accuracy_ambiguous",
+                "accuracy_disambiguated",
+                "unparseable_rate_ambiguous",
+                "unparseable_rate",
+            ),
             files=("eval_bias",),
             budgets={"bias": 16},
-            per_prompt=_s_amb,
+            per_prompt={"s_amb": _s_amb, "s_amb_parsed": _s_amb_parsed},
             record_fields=("parsed", "label", "unknown_index", "biased_index", "condition"),
+            subset=_ambiguous,
         ),
         Suite(
             "harmfulness",

@@ -1,29 +1,27 @@
-"""How sure is a difference between two methods? A paired bootstrap over the evaluation prompts of one run.
+"""How sure is a difference between two methods? A paired bootstrap over the evaluation prompts of one run, or of
+several runs (seeds) pooled.
 
 Every method of an experiment is evaluated on the same prompts, so the difference of a metric between two
 methods is resampled prompt by prompt (the same resampled prompts for both), which is tighter than comparing
-two independent intervals.
+two independent intervals. Pooled runs are resampled each within itself, and a metric that reads a subset of the
+prompts (s_AMB: the ambiguous BBQ items) is resampled within that subset.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from forgetfilter.errors import ConfigError
-from forgetfilter.evaluate.registry import REGISTRY, Record
+from forgetfilter.evaluate.registry import REGISTRY, Record, Suite
 
-# suite -> (headline metric, its value from per-prompt records, fields each record must have), from the registry
-METRICS: dict[str, tuple[str, Callable[[Sequence[Record]], float], tuple[str, ...]]] = {
-    s.name: (s.headline, s.per_prompt, s.record_fields)
-    for s in REGISTRY.values()
-    if s.headline is not None and s.per_prompt is not None
-}
+# suites whose metrics can be recomputed from per-prompt records (the registry's per_prompt)
+COMPARABLE: dict[str, Suite] = {s.name: s for s in REGISTRY.values() if s.per_prompt}
 
 
 @dataclass(frozen=True)
@@ -40,8 +38,9 @@ class Comparison:
     low: float
     high: float
     level: float
-    n_prompts: int
+    n_prompts: int  # the prompts the metric reads (s_amb: the ambiguous items), summed over runs
     n_boot: int  # resamples with a defined value (s_amb is undefined when no answer names a group)
+    n_runs: int = 1  # runs (seeds) pooled
 
     @property
     def excludes_zero(self) -> bool:
@@ -79,38 +78,83 @@ def _paired(a: list[Record], b: list[Record], fields: tuple[str, ...], where: st
     return a, [by_id[r["id"]] for r in a]
 
 
+def _run_pairs(run: Path, method_a: str, method_b: str, spec: Suite) -> tuple[list[Record], list[Record]]:
+    """The paired records of one run, restricted to the prompts the suite's metrics read."""
+    a, b = _paired(
+        read_generations(run, method_a, spec.name),
+        read_generations(run, method_b, spec.name),
+        spec.record_fields,
+        f"{run} ({spec.name}: {method_a} vs {method_b})",
+    )
+    if spec.subset is not None:
+        keep = [i for i, record in enumerate(a) if spec.subset(record)]
+        a, b = [a[i] for i in keep], [b[i] for i in keep]
+    if not a:
+        raise ConfigError(f"{run} ({spec.name}): no prompt of the kind the metric reads; nothing to compare")
+    return a, b
+
+
 def compare_methods(
-    run_dir: str | Path,
+    run_dir: str | Path | Sequence[str | Path],
     method_a: str,
     method_b: str,
     suite: str,
     *,
+    metric: str | None = None,
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
 ) -> Comparison:
-    """Paired bootstrap of ``metric(a) - metric(b)`` over the prompts both methods answered."""
-    if suite not in METRICS:
-        raise ConfigError(f"no per-prompt metric for suite {suite!r}; choose one of {', '.join(METRICS)}")
+    """Paired bootstrap of ``metric(a) - metric(b)`` over the prompts both methods answered.
+
+    ``run_dir``: one run, or several runs of the same config (other seeds) to pool: the metric is computed on the
+    union of their records, and each resample draws prompts within each run (stratified by run) and, where the
+    metric reads a subset (s_AMB: the ambiguous items), within that subset only. ``metric``: the suite's headline
+    by default; bias also offers ``s_amb_parsed`` (unparseable answers left out instead of counted wrong).
+    """
+    if suite not in COMPARABLE:
+        raise ConfigError(f"no per-prompt metric for suite {suite!r}; choose one of {', '.join(COMPARABLE)}")
+    spec = COMPARABLE[suite]
+    metric = metric or spec.headline
+    if metric not in spec.per_prompt:
+        raise ConfigError(
+            f"suite {suite} has no per-prompt metric {metric!r}; choose one of {', '.join(spec.per_prompt)}"
+        )
     if n_boot < 1 or not 0 < level < 1:
         raise ConfigError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot} and {level}")
-    metric, value, fields = METRICS[suite]
-    a, b = _paired(
-        read_generations(Path(run_dir), method_a, suite),
-        read_generations(Path(run_dir), method_b, suite),
-        fields,
-        f"{run_dir} ({suite}: {method_a} vs {method_b})",
-    )
+    runs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
+    if not runs or len(set(runs)) != len(runs):
+        raise ConfigError(f"give one or more distinct runs to compare in, got {[str(r) for r in runs]}")
+    value = spec.per_prompt[metric]
+    pairs = [_run_pairs(run, method_a, method_b, spec) for run in runs]
+    all_a = [r for a, _ in pairs for r in a]
+    all_b = [r for _, b in pairs for r in b]
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n_boot):
-        idx = rng.integers(0, len(a), len(a))
-        d = value([a[i] for i in idx]) - value([b[i] for i in idx])
+        sample_a, sample_b = [], []
+        for a, b in pairs:
+            idx = rng.integers(0, len(a), len(a))
+            sample_a += [a[i] for i in idx]
+            sample_b += [b[i] for i in idx]
+        d = value(sample_a) - value(sample_b)
         if not math.isnan(d):
             diffs.append(d)
-    value_a, value_b = value(a), value(b)
+    value_a, value_b = value(all_a), value(all_b)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail]).tolist() if diffs else [math.nan, math.nan]
     return Comparison(
-        suite, metric, method_a, method_b, value_a, value_b, value_a - value_b, low, high, level, len(a), len(diffs)
+        suite,
+        metric,
+        method_a,
+        method_b,
+        value_a,
+        value_b,
+        value_a - value_b,
+        low,
+        high,
+        level,
+        len(all_a),
+        len(diffs),
+        len(runs),
     )
