@@ -434,3 +434,14 @@ def test_similarity_ranker_scores_the_examples_that_are_not_anchors(tiny_model_d
     assert vectors.shape[0] == 18 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     text = bench.markdown([two, three])
     assert text.splitlines()[2].startswith("| bench-data") and text.splitlines()[2].count("|") == 8
+
+
+def test_judge_validation_scores_every_labelled_set(data_dir, tmp_path):
+    body = _script("judge_validation").main(["--data-dir", str(data_dir), "--out-md", str(tmp_path / "r.md")])
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in body.splitlines() if line.startswith("| ")}
+    assert int(rows["HH-RLHF rejected (harmful)"][1]) == int(rows["HH-RLHF chosen (less harmful)"][1]) == 2312
+    rates = [float(x.rstrip(" |")) for x in rows["HH-RLHF rejected (harmful)"][2:5]]
+    assert sum(rates) == pytest.approx(1.0, abs=0.002)  # every reply gets exactly one label
+    toxigen = rows["ToxiGen demonstrations, hate vs neutral (held out)"]
+    assert int(toxigen[1]) == 587 and 0.5 < float(toxigen[3]) <= 1.0  # distinct statements; better than chance
+    assert "Scorer validation" in _section(tmp_path / "r.md", "judge_validation.py")
