@@ -198,9 +198,11 @@ def write_report(
     points: Sequence[Row] = (),
     notes: Sequence[str] = (),
     next_command: str = "",
+    verdicts: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Everything a reader opens: results.{md,csv,json}, methods.png, curves.png, interleaved.png (when there is
-    data for them), forgetting_hist.png, and report.html with the images embedded."""
+    data for them), forgetting_hist.png, and report.html with the images embedded. ``verdicts``: lines on whether
+    the run can show the paper's claims at all (``experiments.verdict``), the report's first section."""
     paths = write_tables(run_dir, rows, suites)
     images = {"methods": plot_methods(rows, suites, run_dir / "methods.png")}
     curves = run_dir / "filter" / "curves.jsonl"
@@ -215,6 +217,8 @@ def write_report(
     if points:
         images["interleaved"] = plot_interleaved(points, run_dir / "interleaved.png")
     sections = _sections(rows, suites, points, notes)
+    if verdicts:
+        sections.insert(0, ("Can this run show the paper's claims?", "\n".join(verdicts)))
     paths["md"] = run_dir / "results.md"
     md = [f"# {title}", ""] + [f"## {h}\n\n{body}\n" for h, body in sections]
     md += [f"![{name}]({p.name})" for name, p in images.items()]

@@ -145,6 +145,10 @@ def test_report_files_and_recorded_versions(study):
     assert versions["data"]["d_noisy"]["sha256"] == digest
     assert "model.safetensors" in versions["model"]["files"] and versions["code"]["forgetfilter"]
     assert "eval_inputs/cue/eval_toxicity.jsonl" in versions["data"]
+    md = (run / "results.md").read_text()
+    first = md.split("## ")[1]  # the first section: can this run show the paper's claims at all?
+    assert first.startswith("Can this run show the paper's claims?")
+    assert "- premise " in first and "harm " in first and "on toxicity: no filter is" in first
 
 
 def test_rerun_resumes_without_training_or_evaluating(study, tiny_model_dir, data_dir, monkeypatch):

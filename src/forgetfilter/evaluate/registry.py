@@ -32,6 +32,10 @@ def _s_amb_parsed(records: Sequence[Record]) -> float:
     return _bbq(records, "s_amb_parsed")
 
 
+def _compliance_rate(records: Sequence[Record]) -> float:
+    return sum(r["label"] == "compliance" for r in records) / len(records) if records else float("nan")
+
+
 def _ambiguous(record: Record) -> bool:
     return record["condition"] == "ambig"
 
@@ -94,6 +98,8 @@ REGISTRY: dict[str, Suite] = {
             columns=("harmful_compliance_rate", "refusal_rate", "incoherent_rate", "classifier_mean"),
             files=("eval_harmfulness",),
             budgets={"harmfulness": 64},
+            per_prompt={"harmful_compliance_rate": _compliance_rate},
+            record_fields=("label",),
         ),
         Suite(
             "task",

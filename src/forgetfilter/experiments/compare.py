@@ -101,6 +101,7 @@ def compare_methods(
     suite: str,
     *,
     metric: str | None = None,
+    magnitude: bool = False,
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
@@ -111,6 +112,7 @@ def compare_methods(
     union of their records, and each resample draws prompts within each run (stratified by run) and, where the
     metric reads a subset (s_AMB: the ambiguous items), within that subset only. ``metric``: the suite's headline
     by default; bias also offers ``s_amb_parsed`` (unparseable answers left out instead of counted wrong).
+    ``magnitude``: compare absolute values (|s_AMB|: for a metric whose best value is 0, the sign is the direction).
     """
     if suite not in COMPARABLE:
         raise ConfigError(f"no per-prompt metric for suite {suite!r}; choose one of {', '.join(COMPARABLE)}")
@@ -125,7 +127,11 @@ def compare_methods(
     runs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
     if not runs or len(set(runs)) != len(runs):
         raise ConfigError(f"give one or more distinct runs to compare in, got {[str(r) for r in runs]}")
-    value = spec.per_prompt[metric]
+    signed = spec.per_prompt[metric]
+
+    def value(records: list[Record]) -> float:
+        return abs(signed(records)) if magnitude else signed(records)
+
     pairs = [_run_pairs(run, method_a, method_b, spec) for run in runs]
     all_a = [r for a, _ in pairs for r in a]
     all_b = [r for _, b in pairs for r in b]
@@ -145,7 +151,7 @@ def compare_methods(
     low, high = np.percentile(diffs, [tail, 100 - tail]).tolist() if diffs else [math.nan, math.nan]
     return Comparison(
         suite,
-        metric,
+        f"|{metric}|" if magnitude else metric,
         method_a,
         method_b,
         value_a,

@@ -240,6 +240,12 @@ def run_interleaved_study(
     )
 
 
+def _session_length(session: Any) -> str:
+    if session.until == "learned":
+        return f"until learned (tolerance {session.tolerance:g}, at most {session.max_epochs:g} epochs)"
+    return f"{session.max_steps} steps" if session.max_steps else f"{session.epochs:g} epochs"
+
+
 def _report(
     config: ExperimentConfig,
     run_dir: Path,
@@ -248,13 +254,15 @@ def _report(
     points: list,
     data: StudyData,
 ) -> dict[str, Path]:
+    from forgetfilter.experiments.verdict import harm_verdicts, premise_verdict
     from forgetfilter.report import write_report
 
+    verdicts = [premise_verdict(run_dir), *harm_verdicts(run_dir, [r["method"] for r in rows], suites)]
     notes = [
         f"kind: {config.kind}; model: {config.model or 'smollm2-135m-instruct'}; seed: {config.seed}",
         f"D_noisy: {len(data.noisy)} examples ({data.files['d_noisy']}); D_safe: {len(data.safe)}",
-        f"signal: {config.filter.signal}; S1: {config.filter.s1.epochs} epochs; S1+: "
-        f"{config.filter.s1_plus.max_steps or str(config.filter.s1_plus.epochs) + ' epochs'}",
+        f"signal: {config.filter.signal}; S1: {_session_length(config.filter.s1)}; "
+        f"S1+: {_session_length(config.filter.s1_plus)}",
         f"evaluation: {config.eval.n} prompts per suite, toxicity scorer {config.eval.scorer}",
         f"self-correction cue: {config.cue or default_cue(config.kind)!r}",
         "config: config.resolved.yaml; versions: versions.json; stage times: stages.json, filter/stages.json",
@@ -266,5 +274,6 @@ def _report(
         suites=suites,
         points=points,
         notes=notes,
+        verdicts=verdicts,
         next_command=f"forgetfilter filter --data {data.files['d_noisy']} --safe {data.files['d_safe']} --out RUN",
     )
