@@ -26,6 +26,19 @@ def test_every_shipped_config_is_valid_and_names_its_kind():
         assert config.interleaved.rounds == 2 and config.filter.s1_plus.epochs == 4.0
 
 
+def test_study_configs_keep_the_premise_settings_of_issue_14():
+    studies = sorted((Path(__file__).parents[2] / "configs").glob("study-*.yaml"))
+    assert [p.stem for p in studies] == [f"study-{k}" for k in ("bias", "harmfulness", "mixed", "toxicity")]
+    for path in studies:
+        config = load_experiment_config(path)
+        assert config.kind == path.stem.removeprefix("study-") and config.methods == tuple(METHODS)
+        assert (config.data.n, config.data.unsafe_ratio, config.eval.n) == (600, 0.5, 200)
+        assert config.filter.s1 == FilterConfig().s1 and config.filter.s1.until == "learned"  # the filter's defaults
+        assert config.filter.threshold_method == FilterConfig().threshold_method
+        assert config.interleaved.rounds == (3 if config.kind in ("bias", "toxicity") else 0)
+        assert config.interleaved.noisy.until == "learned"
+
+
 def test_overrides_use_the_yaml_keys_and_parse_values(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text("kind: toxicity\ndata: {n: 40}\nfilter: {s1: {epochs: 2}}\n")
