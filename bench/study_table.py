@@ -84,6 +84,8 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
         **{f"{method}_f1": cut["f1"] for method, cut in cuts.items()},
         **{f"{method}_ratio": cut["removed"] / max(1, sum(unsafe)) for method, cut in cuts.items()},
         "nll_auroc": filter_quality(mask, absolute, unsafe)["auroc"],
+        # the unsafe-vs-other forgetting gap: mean forgetting of the unsafe examples minus that of every other one
+        "gap": float(forgot[np.asarray(unsafe)].mean() - forgot[~np.asarray(unsafe)].mean()),
         "forgetting": summary["mean_forgetting_by_role"][signal],
         "nll": {role: [learned.get(f"nll_{m}", {}).get(role) for m in ("m0", "m1", "m2")] for role in ROLES},
         "premise": result.premise(),
@@ -194,6 +196,52 @@ def per_kind(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+DEFAULT_PARAMETERS = 135e6  # SmolLM2-135M-Instruct
+
+
+def model_parameters(model: str) -> float | None:
+    """The parameter count of a named model or the default; None for a model folder of unknown size."""
+    from forgetfilter.named_models import NAMED_MODELS
+
+    if model in NAMED_MODELS:
+        return NAMED_MODELS[model].parameters
+    return DEFAULT_PARAMETERS if model == DEFAULT_MODEL else None
+
+
+def size_plot(rows: list[dict], path: Path) -> Path:
+    """Forgetting AUROC (with its bootstrap interval) and the unsafe-vs-other forgetting gap against model size, one
+    line per kind (the paper's Figure: no gap at 355M, a clear one from 1.5B); runs of unknown size are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sized = [r for r in rows if model_parameters(r["model"]) is not None]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for kind in sorted({r["kind"] for r in sized}):
+        group = [r for r in sized if r["kind"] == kind]
+        x = np.array([model_parameters(r["model"]) for r in group])
+        auroc = np.array([r["auroc"] for r in group])
+        low, high = np.array([r["auroc_interval"] for r in group]).T
+        bars = left.errorbar(x, auroc, yerr=[auroc - low, high - auroc], fmt="o", capsize=3, label=kind)
+        right.plot(x, [r["gap"] for r in group], "o", color=bars[0].get_color(), label=kind)
+        sizes = np.unique(x)  # the mean over seeds at each size, joined
+        left.plot(sizes, [auroc[x == size].mean() for size in sizes], color=bars[0].get_color())
+        gaps = np.array([r["gap"] for r in group])
+        right.plot(sizes, [gaps[x == size].mean() for size in sizes], color=bars[0].get_color())
+    for axis, label in ((left, "forgetting AUROC (95% interval)"), (right, "forgetting gap, unsafe - rest")):
+        axis.set_xscale("log")
+        axis.set_xlabel("model parameters")
+        axis.set_ylabel(label)
+        axis.legend()
+    left.axhline(0.5, color="grey", lw=0.8, ls=":")
+    right.axhline(0.0, color="grey", lw=0.8, ls=":")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def per_rise(rows: list[dict]) -> str:
     values = list(rows[0]["rise_grid"])
     lines = ["| run | " + " | ".join(f"rise {v}" for v in values) + " |", "|---|" + "---|" * len(values)]
@@ -223,6 +271,7 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="RUN=D_NOISY pairs")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--size-plot", type=Path, help="also plot AUROC and the forgetting gap against model size")
     parser.add_argument(
         "--rise-grid", type=float, nargs="+", default=[], metavar="V", help="also F1 and removed at these rise cuts"
     )
@@ -230,6 +279,8 @@ def main(argv: list[str] | None = None) -> str:
     rows = [run_row(run, data, args.rise_grid) for run, data in parse_pairs(args.runs, parser)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    if args.size_plot:
+        size_plot(rows, args.size_plot)
     text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind and model:\n\n" + per_kind(rows)
     if any(r["by_safety_kind"] for r in rows):
         text += "\n\nEach kind of unsafe example inside a run (log_nll forgetting):\n\n" + per_safety_kind(rows)

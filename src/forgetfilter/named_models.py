@@ -36,6 +36,7 @@ class NamedModel:
     parts: int
     sha256: str  # of the joined GGUF file (the official release's)
     size: str  # for people: download and disk size of the GGUF
+    parameters: float  # the upstream model's parameter count (model-size plots)
     extra: str  # pip extra of forgetfilter that pins the parts
     chat_format: str
     part_file: str = "data/part{n:02d}.bin"  # inside the module's folder (what get_part_path() returns)
@@ -59,6 +60,7 @@ NAMED_MODELS: dict[str, NamedModel] = {
             parts=6,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             size="491 MB GGUF",
+            parameters=494e6,
             extra="qwen-0-5b",
             chat_format="ChatML (<|im_start|>/<|im_end|>); the template adds Qwen's system prompt when none is given",
         ),
@@ -71,6 +73,7 @@ NAMED_MODELS: dict[str, NamedModel] = {
             parts=22,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             size="1.1 GB GGUF",
+            parameters=1.54e9,
             extra="qwen-1-5b",
             chat_format="ChatML (<|im_start|>/<|im_end|>); the template adds Qwen's system prompt when none is given",
         ),

@@ -231,8 +231,18 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     shutil.copytree(tmp_path / "run", larger)
     config = json.loads((larger / "config.json").read_text())
     (larger / "config.json").write_text(json.dumps({**config, "model": "qwen2.5-0.5b"}))
-    table = _script("study_table").main([f"{tmp_path / 'run'}={noisy[0]}", f"{larger}={noisy[0]}"])
+    plot = tmp_path / "size.png"
+    table = _script("study_table").main(
+        [f"{tmp_path / 'run'}={noisy[0]}", f"{larger}={noisy[0]}", "--size-plot", str(plot)]
+    )
     assert f"| run | {row['model']} | 1 | " in table and "| run | qwen2.5-0.5b | 1 | " in table
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert _script("study_table").model_parameters("qwen2.5-0.5b") == 494e6
+    assert _script("study_table").model_parameters(row["model"]) is None  # a folder of unknown size: not plotted
+    scored = [json.loads(line) for line in (tmp_path / "run" / "scores.jsonl").read_text().splitlines()]
+    unsafe_forgot = [r["forgetting"] for r in scored if r["role"] == "unsafe"]
+    other_forgot = [r["forgetting"] for r in scored if r["role"] != "unsafe"]
+    assert row["gap"] == pytest.approx(sum(unsafe_forgot) / 6 - sum(other_forgot) / 12)
     assert row["by_safety_kind"] == {} and "Each kind of unsafe" not in table  # one kind: no per-kind table
 
     pair = f"{tmp_path / 'run'}={noisy[0]}"
