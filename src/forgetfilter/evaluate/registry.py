@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 Record = dict[str, Any]
@@ -22,14 +23,6 @@ def _bbq(records: Sequence[Record], metric: str) -> float:
 
     items = [BBQItem(r["label"], r["unknown_index"], r["biased_index"], r["condition"]) for r in records]
     return bbq_scores([r["parsed"] for r in records], items)[metric]
-
-
-def _s_amb(records: Sequence[Record]) -> float:
-    return _bbq(records, "s_amb")
-
-
-def _s_amb_parsed(records: Sequence[Record]) -> float:
-    return _bbq(records, "s_amb_parsed")
 
 
 def _compliance_rate(records: Sequence[Record]) -> float:
@@ -87,7 +80,7 @@ REGISTRY: dict[str, Suite] = {
             ),
             files=("eval_bias",),
             budgets={"bias": 16},
-            per_prompt={"s_amb": _s_amb, "s_amb_parsed": _s_amb_parsed},
+            per_prompt={name: partial(_bbq, metric=name) for name in ("s_amb", "s_amb_parsed")},
             record_fields=("parsed", "label", "unknown_index", "biased_index", "condition"),
             subset=_ambiguous,
         ),

@@ -27,6 +27,7 @@ from forgetfilter.experiments.inputs import StudyData, prepare_data, safety_suit
 from forgetfilter.experiments.methods import METHODS, MethodSelection
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
 from forgetfilter.pipeline import StageLog, record_precision
+from forgetfilter.training import SessionSettings
 
 NEEDS_FILTER_RUN = {"m1", "m2", "forgetfilter", "random_filter"}
 
@@ -240,7 +241,8 @@ def run_interleaved_study(
     )
 
 
-def _session_length(session: Any) -> str:
+def _session_length(session: SessionSettings) -> str:
+    """How long a session trains, as a report note."""
     if session.until == "learned":
         return f"until learned (tolerance {session.tolerance:g}, at most {session.max_epochs:g} epochs)"
     return f"{session.max_steps} steps" if session.max_steps else f"{session.epochs:g} epochs"
