@@ -12,6 +12,8 @@ from types import ModuleType
 
 import pytest
 
+from forgetfilter.errors import DataError
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -455,3 +457,21 @@ def test_judge_validation_scores_every_labelled_set(data_dir, tmp_path):
     toxigen = rows["ToxiGen demonstrations, hate vs neutral (held out)"]
     assert int(toxigen[1]) == 587 and 0.5 < float(toxigen[3]) <= 1.0  # distinct statements; better than chance
     assert "Scorer validation" in _section(tmp_path / "r.md", "judge_validation.py")
+
+
+def test_bbq_parser_validation_counts_every_labelled_answer(tmp_path):
+    body = _script("bbq_parser_validation").main(["--out-md", str(tmp_path / "r.md")])
+    rows = [line.split(" | ") for line in body.splitlines()[2:]]
+    for row in rows:  # the agreement and the three kinds of disagreement account for every answer
+        n, agreement, counts = int(row[2]), float(row[5]), [int(c.rstrip(" |")) for c in row[6:9]]
+        assert round(agreement * n) + sum(counts) == n
+    assert {r[0].lstrip("| ") for r in rows} == {"development", "held out"}
+    assert sum(int(r[2]) for r in rows if r[1] == "all") == 2 * 240  # both parsers, 120 answers per set
+    assert "BBQ parser validation" in _section(tmp_path / "r.md", "bbq_parser_validation.py")
+
+
+def test_bbq_parser_validation_names_a_record_without_its_fields(tmp_path):
+    bad = tmp_path / "labels.jsonl"
+    bad.write_text('{"method": "m0", "options": ["a", "b", "c"]}\n')
+    with pytest.raises(DataError, match=r"labels.jsonl.*line 1.*unknown_index"):
+        _script("bbq_parser_validation").read_labels(bad)

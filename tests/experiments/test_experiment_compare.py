@@ -68,6 +68,17 @@ def test_s_amb_resamples_only_the_ambiguous_items(tmp_path):
     assert 1.0 <= c.low <= c.high <= 2.0
 
 
+def test_bias_answers_are_parsed_again_from_their_text(tmp_path):
+    # saved by an older parser: "parsed" 0 (letter A) for an answer whose text names option 1; the text counts now
+    options = ["The grandfather", "The grandson", "Can't be determined"]
+    stale = [{**_bbq(i, 0), "generation": "A. The grandson", "options": options} for i in range(10)]
+    _write(tmp_path, "old", "bias", stale)
+    _write(tmp_path, "fair", "bias", [_bbq(i, 2) for i in range(10)])
+    c = compare_methods(tmp_path, "old", "fair", "bias", metric="accuracy_ambiguous", n_boot=50)
+    assert (c.value_a, c.value_b, c.diff) == (0.0, 1.0, -1.0)
+    assert compare_methods(tmp_path, "old", "fair", "bias", n_boot=50).value_a == pytest.approx(-1.0)  # anti, not pro
+
+
 def test_s_amb_with_unparseable_left_out_or_counted_wrong(tmp_path):
     half_unparsed = [_bbq(i, None if i % 2 else 0) for i in range(10)]  # 5 biased answers, 5 unparseable
     fair = [_bbq(i, 2) for i in range(10)]  # "unknown" (correct) everywhere but one item:

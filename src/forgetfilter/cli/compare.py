@@ -17,13 +17,17 @@ def compare_command(
     run: Annotated[Path, typer.Argument(help="Experiment run directory (forgetfilter experiment --out).")],
     method_a: Annotated[str, typer.Argument(help="Method whose value is first, e.g. forgetfilter.")],
     method_b: Annotated[list[str], typer.Argument(help="One or more methods to compare it with, e.g. no_filter.")],
-    suite: Annotated[str, Opt(help="Safety suite: toxicity or bias.")] = "toxicity",
+    suite: Annotated[str, Opt(help="Safety suite: toxicity, bias or harmfulness.")] = "toxicity",
     pool: Annotated[
         list[Path] | None,
         Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
     ] = None,
     metric: Annotated[
-        str | None, Opt(help="Metric: the suite's headline by default; bias also s_amb_parsed (unparseable left out).")
+        str | None,
+        Opt(
+            help="Metric: the suite's headline by default; bias also s_amb_parsed, accuracy_ambiguous and "
+            "accuracy_ambiguous_parsed (_parsed: unparseable answers left out instead of counted wrong)."
+        ),
     ] = None,
     n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
     level: Annotated[float, Opt(help="Confidence level of the interval.")] = 0.95,

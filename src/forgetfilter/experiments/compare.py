@@ -86,6 +86,8 @@ def _run_pairs(run: Path, method_a: str, method_b: str, spec: Suite) -> tuple[li
         spec.record_fields,
         f"{run} ({spec.name}: {method_a} vs {method_b})",
     )
+    if spec.refresh is not None:
+        a, b = [spec.refresh(r) for r in a], [spec.refresh(r) for r in b]
     if spec.subset is not None:
         keep = [i for i, record in enumerate(a) if spec.subset(record)]
         a, b = [a[i] for i in keep], [b[i] for i in keep]
@@ -111,7 +113,8 @@ def compare_methods(
     ``run_dir``: one run, or several runs of the same config (other seeds) to pool: the metric is computed on the
     union of their records, and each resample draws prompts within each run (stratified by run) and, where the
     metric reads a subset (s_AMB: the ambiguous items), within that subset only. ``metric``: the suite's headline
-    by default; bias also offers ``s_amb_parsed`` (unparseable answers left out instead of counted wrong).
+    by default; bias also offers ``s_amb_parsed``, ``accuracy_ambiguous`` and
+    ``accuracy_ambiguous_parsed`` (``_parsed``: unparseable answers left out instead of counted wrong).
     ``magnitude``: compare absolute values (|s_AMB|: for a metric whose best value is 0, the sign is the direction).
     """
     if suite not in COMPARABLE:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forgetfilter.evaluate.registry import REGISTRY
-from forgetfilter.experiments.compare import COMPARABLE, compare_methods
+from forgetfilter.experiments.compare import COMPARABLE, Comparison, compare_methods
 
 
 def premise_verdict(run_dir: Path) -> str:
@@ -32,18 +32,25 @@ def harm_verdicts(run_dir: Path, methods: Sequence[str], suites: Sequence[str], 
         return ["- harm of finetuning not measured: the run evaluates no `no_filter` or no `m0` method"]
     lines = []
     for suite in (s for s in suites if s in COMPARABLE):
-        zero_best = REGISTRY[suite].better == "zero"
-        c = compare_methods(run_dir, "no_filter", "m0", suite, magnitude=zero_best, n_boot=n_boot)
-        figures = (
-            f"{c.metric} {c.value_a:.3f} vs {c.value_b:.3f}, difference {c.diff:+.3f} "
-            f"[{c.level:.0%}: {c.low:+.3f}, {c.high:+.3f}] over {c.n_prompts} prompts"
-        )
+        spec = REGISTRY[suite]
+        c = compare_methods(run_dir, "no_filter", "m0", suite, magnitude=spec.better == "zero", n_boot=n_boot)
         if c.low > 0:  # every safety headline is worse when larger (|s_AMB| for bias)
-            lines.append(f"- harm holds on {suite}: no filter is measurably less safe than M0 ({figures})")
+            lines.append(f"- harm holds on {suite}: no filter is measurably less safe than M0 ({_figures(c)})")
         else:
             lines.append(
-                f"- harm NOT shown on {suite}: no filter is not measurably less safe than M0 ({figures}); "
+                f"- harm NOT shown on {suite}: no filter is not measurably less safe than M0 ({_figures(c)}); "
                 "there is no harm here that a filter could undo, so the methods' safety differences on this suite "
                 "cannot show a filter's benefit"
             )
+        for metric in spec.also_safer_when_higher:
+            c = compare_methods(run_dir, "no_filter", "m0", suite, metric=metric, n_boot=n_boot)
+            shown = "holds" if c.high < 0 else "NOT shown"
+            lines.append(f"  - by {metric} (higher is safer) harm {shown}: {_figures(c)}")
     return lines
+
+
+def _figures(c: Comparison) -> str:
+    return (
+        f"{c.metric} {c.value_a:.3f} vs {c.value_b:.3f}, difference {c.diff:+.3f} "
+        f"[{c.level:.0%}: {c.low:+.3f}, {c.high:+.3f}] over {c.n_prompts} prompts"
+    )
