@@ -124,8 +124,8 @@ def test_errors_name_the_problem(tmp_path):
         compare_methods(tmp_path, "a", "b", "toxicity")
     with pytest.raises(ConfigError, match=r"generations_toxicity.jsonl does not exist .*a, b"):
         compare_methods(tmp_path, "a", "nope", "toxicity")
-    with pytest.raises(ConfigError, match="choose one of toxicity, bias"):
-        compare_methods(tmp_path, "a", "b", "task")
+    with pytest.raises(ConfigError, match="choose one of toxicity, bias, harmfulness, task"):
+        compare_methods(tmp_path, "a", "b", "squad")
     (tmp_path / "eval/b/generations_toxicity.jsonl").write_text('{"id": "p0", "toxicity": 0.1}\n{oops\n')
     with pytest.raises(ConfigError, match="line 2: not valid JSON"):
         compare_methods(tmp_path, "a", "b", "toxicity")
@@ -145,3 +145,28 @@ def test_cli_prints_a_table_and_reports_errors(tmp_path):
     assert "| toxicity_mean | a | b | 0.400 | 0.300 | +0.100 | [+0.100, +0.100] | yes | 6 | 2 |" in pooled.output
     bad = CliRunner().invoke(app, ["compare", str(tmp_path), "a", "missing"])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def _task(f1s, rouges):
+    squad = [{"id": f"s{i}", "f1": v, "exact_match": float(v == 1.0)} for i, v in enumerate(f1s)]
+    return squad + [{"id": f"a{i}", "rouge_l": v} for i, v in enumerate(rouges)]
+
+
+def test_task_metrics_resample_squad_and_alpaca_apart(tmp_path):
+    _write(tmp_path, "nf", "task", _task([1.0, 0.5] * 10, [0.4] * 30))
+    _write(tmp_path, "seq", "task", _task([0.5, 0.0] * 10, [0.4] * 30))
+    f1 = compare_methods(tmp_path, "seq", "nf", "task", n_boot=200)
+    assert (f1.metric, f1.value_a, f1.value_b, f1.n_prompts) == ("squad_f1", 0.25, 0.75, 50)
+    assert f1.low == pytest.approx(-0.5) and f1.high == pytest.approx(
+        -0.5
+    )  # every SQuAD item lost 0.5 whichever items are drawn
+    rouge = compare_methods(tmp_path, "seq", "nf", "task", metric="alpaca_rouge_l", n_boot=200)
+    assert rouge.diff == 0 and rouge.low == rouge.high == 0  # 30 Alpaca items in every resample, all equal
+
+
+def test_relative_difference_reads_as_a_share_of_b(tmp_path):
+    _write(tmp_path, "ff", "toxicity", _toxic([0.1] * 20))
+    _write(tmp_path, "nf", "toxicity", _toxic([0.4] * 20))
+    c = compare_methods(tmp_path, "ff", "nf", "toxicity", relative=True, n_boot=100)
+    assert c.metric == "toxicity_mean relative" and c.diff == pytest.approx(-0.75)  # "75% lower"
+    assert c.low == pytest.approx(-0.75) and c.high == pytest.approx(-0.75)

@@ -17,7 +17,7 @@ def compare_command(
     run: Annotated[Path, typer.Argument(help="Experiment run directory (forgetfilter experiment --out).")],
     method_a: Annotated[str, typer.Argument(help="Method whose value is first, e.g. forgetfilter.")],
     method_b: Annotated[list[str], typer.Argument(help="One or more methods to compare it with, e.g. no_filter.")],
-    suite: Annotated[str, Opt(help="Safety suite: toxicity, bias or harmfulness.")] = "toxicity",
+    suite: Annotated[str, Opt(help="Suite: toxicity, bias, harmfulness or task.")] = "toxicity",
     pool: Annotated[
         list[Path] | None,
         Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
@@ -26,9 +26,11 @@ def compare_command(
         str | None,
         Opt(
             help="Metric: the suite's headline by default; bias also s_amb_parsed, accuracy_ambiguous and "
-            "accuracy_ambiguous_parsed (_parsed: unparseable answers left out instead of counted wrong)."
+            "accuracy_ambiguous_parsed (_parsed: unparseable answers left out instead of counted wrong); task "
+            "squad_f1 (its default), alpaca_rouge_l, squad_exact_match."
         ),
     ] = None,
+    relative: Annotated[bool, Opt(help="(a - b) / b instead of a - b: -0.75 is '75% lower'.")] = False,
     n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
     level: Annotated[float, Opt(help="Confidence level of the interval.")] = 0.95,
     seed: Annotated[int, Opt(help="Seed of the resampling.")] = 0,
@@ -44,7 +46,15 @@ def compare_command(
     rows = []
     for other in method_b:
         c = compare_methods(
-            [run, *(pool or [])], method_a, other, suite, metric=metric, n_boot=n_boot, level=level, seed=seed
+            [run, *(pool or [])],
+            method_a,
+            other,
+            suite,
+            metric=metric,
+            relative=relative,
+            n_boot=n_boot,
+            level=level,
+            seed=seed,
         )
         rows.append(
             {

@@ -48,6 +48,16 @@ def _compliance_rate(records: Sequence[Record]) -> float:
     return sum(r["label"] == "compliance" for r in records) / len(records) if records else float("nan")
 
 
+def _mean_of(records: Sequence[Record], field: str) -> float:
+    """The mean of a per-item score over the records that carry it (task: SQuAD's f1, Alpaca's rouge_l)."""
+    values = [r[field] for r in records if field in r]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _task_part(record: Record) -> str:
+    return "squad" if "f1" in record else "alpaca"
+
+
 def _ambiguous(record: Record) -> bool:
     return record["condition"] == "ambig"
 
@@ -71,6 +81,8 @@ class Suite:
     subset: Callable[[Record], bool] | None = None
     # per-prompt metrics besides the headline whose fall also shows harm (BBQ: answering ambiguous items with a group)
     also_safer_when_higher: tuple[str, ...] = ()
+    # a key of a record: a bootstrap resamples within each key's records (task: SQuAD and Alpaca apart)
+    stratum: Callable[[Record], str] | None = None
     # recomputes a record's per-prompt fields from its saved text with this checkout's code (BBQ: the parser)
     refresh: Callable[[Record], Record] | None = None
 
@@ -126,6 +138,12 @@ REGISTRY: dict[str, Suite] = {
             columns=("squad_exact_match", "squad_f1", "alpaca_rouge_l"),
             files=("eval_squad", "eval_alpaca"),
             budgets={"squad": 24, "alpaca": 96},
+            per_prompt={
+                "squad_f1": partial(_mean_of, field="f1"),
+                "alpaca_rouge_l": partial(_mean_of, field="rouge_l"),
+                "squad_exact_match": partial(_mean_of, field="exact_match"),
+            },
+            stratum=_task_part,
         ),
     )
 }

@@ -79,20 +79,26 @@ def _paired(a: list[Record], b: list[Record], fields: tuple[str, ...], where: st
 
 
 def _run_pairs(run: Path, method_a: str, method_b: str, spec: Suite) -> tuple[list[Record], list[Record]]:
-    """The paired records of one run, restricted to the prompts the suite's metrics read."""
-    a, b = _paired(
+    """The paired records of one run's two methods."""
+    return pair_records(
         read_generations(run, method_a, spec.name),
         read_generations(run, method_b, spec.name),
-        spec.record_fields,
+        spec,
         f"{run} ({spec.name}: {method_a} vs {method_b})",
     )
+
+
+def pair_records(a: list[Record], b: list[Record], spec: Suite, where: str) -> tuple[list[Record], list[Record]]:
+    """Two models' records on the same prompts, paired by id, refreshed (BBQ: parsed again) and restricted to the
+    prompts the suite's metrics read; ``where`` names them in errors."""
+    a, b = _paired(a, b, spec.record_fields, where)
     if spec.refresh is not None:
         a, b = [spec.refresh(r) for r in a], [spec.refresh(r) for r in b]
     if spec.subset is not None:
         keep = [i for i, record in enumerate(a) if spec.subset(record)]
         a, b = [a[i] for i in keep], [b[i] for i in keep]
     if not a:
-        raise ConfigError(f"{run} ({spec.name}): no prompt of the kind the metric reads; nothing to compare")
+        raise ConfigError(f"{where}: no prompt of the kind the metric reads; nothing to compare")
     return a, b
 
 
@@ -104,6 +110,7 @@ def compare_methods(
     *,
     metric: str | None = None,
     magnitude: bool = False,
+    relative: bool = False,
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
@@ -113,57 +120,110 @@ def compare_methods(
     ``run_dir``: one run, or several runs of the same config (other seeds) to pool: the metric is computed on the
     union of their records, and each resample draws prompts within each run (stratified by run) and, where the
     metric reads a subset (s_AMB: the ambiguous items), within that subset only. ``metric``: the suite's headline
-    by default; bias also offers ``s_amb_parsed``, ``accuracy_ambiguous`` and
-    ``accuracy_ambiguous_parsed`` (``_parsed``: unparseable answers left out instead of counted wrong).
-    ``magnitude``: compare absolute values (|s_AMB|: for a metric whose best value is 0, the sign is the direction).
+    by default (task: ``squad_f1``); bias also offers ``s_amb_parsed``, ``accuracy_ambiguous`` and
+    ``accuracy_ambiguous_parsed`` (``_parsed``: unparseable answers left out instead of counted wrong); task
+    ``alpaca_rouge_l`` and ``squad_exact_match``. ``magnitude``: compare absolute values (|s_AMB|: for a metric
+    whose best value is 0, the sign is the direction). ``relative``: ``(a - b) / b`` instead of ``a - b``
+    ("75% lower" is -0.75).
     """
+    spec = suite_spec(suite)
+    runs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
+    if not runs or len(set(runs)) != len(runs):
+        raise ConfigError(f"give one or more distinct runs to compare in, got {[str(r) for r in runs]}")
+    pairs = [_run_pairs(run, method_a, method_b, spec) for run in runs]
+    return bootstrap_pairs(
+        pairs,
+        suite,
+        method_a,
+        method_b,
+        metric=metric,
+        magnitude=magnitude,
+        relative=relative,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+    )
+
+
+def suite_spec(suite: str) -> Suite:
     if suite not in COMPARABLE:
         raise ConfigError(f"no per-prompt metric for suite {suite!r}; choose one of {', '.join(COMPARABLE)}")
-    spec = COMPARABLE[suite]
-    metric = metric or spec.headline
+    return COMPARABLE[suite]
+
+
+def bootstrap_pairs(
+    pairs: Sequence[tuple[list[Record], list[Record]]],
+    suite: str,
+    name_a: str,
+    name_b: str,
+    *,
+    metric: str | None = None,
+    magnitude: bool = False,
+    relative: bool = False,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Comparison:
+    """The paired bootstrap of ``compare_methods`` on record pairs already read (one pair per run; see
+    ``pair_records``): each resample draws prompts within each run and within each stratum of the suite."""
+    spec = suite_spec(suite)
+    metric = metric or spec.headline or next(iter(spec.per_prompt))
     if metric not in spec.per_prompt:
         raise ConfigError(
             f"suite {suite} has no per-prompt metric {metric!r}; choose one of {', '.join(spec.per_prompt)}"
         )
     if n_boot < 1 or not 0 < level < 1:
         raise ConfigError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot} and {level}")
-    runs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
-    if not runs or len(set(runs)) != len(runs):
-        raise ConfigError(f"give one or more distinct runs to compare in, got {[str(r) for r in runs]}")
     signed = spec.per_prompt[metric]
 
     def value(records: list[Record]) -> float:
         return abs(signed(records)) if magnitude else signed(records)
 
-    pairs = [_run_pairs(run, method_a, method_b, spec) for run in runs]
+    def difference(records_a: list[Record], records_b: list[Record]) -> float:
+        va, vb = value(records_a), value(records_b)
+        if relative:
+            return (va - vb) / vb if vb else math.nan
+        return va - vb
+
+    strata = [_strata(a, spec) for a, _ in pairs]
     all_a = [r for a, _ in pairs for r in a]
     all_b = [r for _, b in pairs for r in b]
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n_boot):
         sample_a, sample_b = [], []
-        for a, b in pairs:
-            idx = rng.integers(0, len(a), len(a))
-            sample_a += [a[i] for i in idx]
-            sample_b += [b[i] for i in idx]
-        d = value(sample_a) - value(sample_b)
+        for (a, b), groups in zip(pairs, strata, strict=True):
+            for group in groups:
+                idx = group[rng.integers(0, len(group), len(group))]
+                sample_a += [a[i] for i in idx]
+                sample_b += [b[i] for i in idx]
+        d = difference(sample_a, sample_b)
         if not math.isnan(d):
             diffs.append(d)
     value_a, value_b = value(all_a), value(all_b)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail]).tolist() if diffs else [math.nan, math.nan]
+    shown = f"|{metric}|" if magnitude else metric
     return Comparison(
         suite,
-        f"|{metric}|" if magnitude else metric,
-        method_a,
-        method_b,
+        f"{shown} relative" if relative else shown,
+        name_a,
+        name_b,
         value_a,
         value_b,
-        value_a - value_b,
+        difference(all_a, all_b),
         low,
         high,
         level,
         len(all_a),
         len(diffs),
-        len(runs),
+        len(pairs),
     )
+
+
+def _strata(records: list[Record], spec: Suite) -> list[np.ndarray]:
+    """Indices of the records by stratum (task: SQuAD and Alpaca prompts), resampled separately."""
+    if spec.stratum is None:
+        return [np.arange(len(records))]
+    keys = [spec.stratum(r) for r in records]
+    return [np.array([i for i, k in enumerate(keys) if k == key]) for key in sorted(set(keys))]

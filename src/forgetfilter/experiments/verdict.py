@@ -31,7 +31,7 @@ def harm_verdicts(run_dir: Path, methods: Sequence[str], suites: Sequence[str], 
     if not {"no_filter", "m0"} <= set(methods):
         return ["- harm of finetuning not measured: the run evaluates no `no_filter` or no `m0` method"]
     lines = []
-    for suite in (s for s in suites if s in COMPARABLE):
+    for suite in (s for s in suites if s in COMPARABLE and REGISTRY[s].headline):  # the safety suites
         spec = REGISTRY[suite]
         c = compare_methods(run_dir, "no_filter", "m0", suite, magnitude=spec.better == "zero", n_boot=n_boot)
         if c.low > 0:  # every safety headline is worse when larger (|s_AMB| for bias)
