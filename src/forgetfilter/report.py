@@ -199,10 +199,12 @@ def write_report(
     notes: Sequence[str] = (),
     next_command: str = "",
     verdicts: Sequence[str] = (),
+    claims: str = "",
 ) -> dict[str, Path]:
     """Everything a reader opens: results.{md,csv,json}, methods.png, curves.png, interleaved.png (when there is
     data for them), forgetting_hist.png, and report.html with the images embedded. ``verdicts``: lines on whether
-    the run can show the paper's claims at all (``experiments.verdict``), the report's first section."""
+    the run can show the paper's claims at all (``experiments.verdict``), the report's first section; ``claims``:
+    the claims table (``experiments.claims``), the second."""
     paths = write_tables(run_dir, rows, suites)
     images = {"methods": plot_methods(rows, suites, run_dir / "methods.png")}
     curves = run_dir / "filter" / "curves.jsonl"
@@ -217,6 +219,8 @@ def write_report(
     if points:
         images["interleaved"] = plot_interleaved(points, run_dir / "interleaved.png")
     sections = _sections(rows, suites, points, notes)
+    if claims:
+        sections.insert(0, ("The paper's claims in this run", claims))
     if verdicts:
         sections.insert(0, ("Can this run show the paper's claims?", "\n".join(verdicts)))
     paths["md"] = run_dir / "results.md"

@@ -149,6 +149,11 @@ def test_report_files_and_recorded_versions(study):
     first = md.split("## ")[1]  # the first section: can this run show the paper's claims at all?
     assert first.startswith("Can this run show the paper's claims?")
     assert "- premise " in first and "harm " in first and "on toxicity: no filter is" in first
+    claims = md.split("## ")[2]  # the second: each claim of the paper with this run's figure and a verdict
+    assert claims.startswith("The paper's claims in this run") and "| the paper says |" in claims
+    for text in ("finetuning on D_noisy", "ForgetFilter keeps task performance", "relearns unsafe behaviour"):
+        assert text in claims, text
+    assert "interleaved toxicity: forgetfilter/round2/eval_noisy − no_filter/round2/eval_noisy" in claims
 
 
 def test_rerun_resumes_without_training_or_evaluating(study, tiny_model_dir, data_dir, monkeypatch):

@@ -27,6 +27,7 @@ def _register() -> None:
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("experiment")(experiment.experiment_command)
     app.command("compare")(compare.compare_command)
+    app.command("claims")(compare.claims_command)
     app.command("review")(review.review_command)
     app.command("apply")(review.apply_command)
 

@@ -74,3 +74,22 @@ def compare_command(
     console.print(
         f"Paired bootstrap over the same prompts (within each run), {n_boot} resamples, seed {seed}.", highlight=False
     )
+
+
+@user_errors
+def claims_command(
+    run: Annotated[Path, typer.Argument(help="Experiment run directory (forgetfilter experiment --out).")],
+    pool: Annotated[
+        list[Path] | None,
+        Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
+    ] = None,
+    n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
+) -> None:
+    """The paper's claims, each with this study's figure, its 95% paired bootstrap interval (pooled over seeds with
+    --pool) and a verdict: reproduced, contradicted, not shown, or not testable here.
+
+    Example: forgetfilter claims runs/study-bias-s1 --pool runs/study-bias-s2 --pool runs/study-bias-s3
+    """
+    from forgetfilter.experiments.claims import claims_table, paper_claims
+
+    typer.echo(claims_table(paper_claims([run, *(pool or [])], n_boot=n_boot)))

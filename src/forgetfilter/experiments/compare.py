@@ -53,6 +53,13 @@ def read_generations(run_dir: Path, method: str, suite: str) -> list[Record]:
     if not path.is_file():
         done = sorted(p.name for p in (Path(run_dir) / "eval").glob("*")) if (Path(run_dir) / "eval").is_dir() else []
         raise ConfigError(f"{path} does not exist (evaluated methods in {run_dir}: {', '.join(done) or 'none'})")
+    return read_records(path)
+
+
+def read_records(path: Path) -> list[Record]:
+    """The records of one ``generations_<suite>.jsonl`` file."""
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist")
     records = []
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

@@ -256,6 +256,7 @@ def _report(
     points: list,
     data: StudyData,
 ) -> dict[str, Path]:
+    from forgetfilter.experiments.claims import claims_table, paper_claims
     from forgetfilter.experiments.verdict import harm_verdicts, premise_verdict
     from forgetfilter.report import write_report
 
@@ -277,5 +278,6 @@ def _report(
         points=points,
         notes=notes,
         verdicts=verdicts,
+        claims=claims_table(paper_claims([run_dir])),
         next_command=f"forgetfilter filter --data {data.files['d_noisy']} --safe {data.files['d_safe']} --out RUN",
     )

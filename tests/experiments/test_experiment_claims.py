@@ -1,0 +1,105 @@
+"""The paper's claims with verdicts, from hand-made run folders whose answers are known."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from forgetfilter.cli import app
+from forgetfilter.errors import ConfigError
+from forgetfilter.experiments.claims import claims_table, paper_claims
+
+TOXICITY = {"m0": 0.1, "no_filter": 0.4, "sequential": 0.15, "self_correction": 0.3, "forgetfilter": 0.1, "replay": 0.2}
+
+
+def _write(path, records):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _run(root, toxicity=TOXICITY, *, premise_holds=True, squad_seq=0.2):
+    """A toxicity run: per-prompt toxicity around each method's level, SQuAD F1 0.6 (sequential: ``squad_seq``)."""
+    root.mkdir(parents=True)
+    (root / "config.resolved.yaml").write_text("kind: toxicity\nseed: 1\n")
+    premise = {"unsafe": {"fall": 0.8}, "rest": {"fall": 0.5 if premise_holds else 0.9}, "holds": premise_holds}
+    (root / "filter").mkdir()
+    (root / "filter" / "summary.json").write_text(json.dumps({"premise": premise}))
+    roles = ["unsafe"] * 20 + ["task"] * 20
+    scores = [{"role": r, "forgetting": (1.0 if r == "unsafe" else 0.0) + 0.01 * i} for i, r in enumerate(roles)]
+    _write(root / "filter" / "scores.jsonl", scores)
+    wobble = [-0.05, 0.0, 0.05, 0.0] * 10
+    for method, level in toxicity.items():
+        _write(
+            root / "eval" / method / "generations_toxicity.jsonl",
+            [{"id": f"p{i}", "toxicity": level + w} for i, w in enumerate(wobble)],
+        )
+        f1 = squad_seq if method == "sequential" else 0.6
+        task = [{"id": f"s{i}", "f1": f1 + w, "exact_match": 0.0} for i, w in enumerate(wobble)]
+        task += [{"id": f"a{i}", "rouge_l": 0.3 + w} for i, w in enumerate(wobble)]
+        _write(root / "eval" / method / "generations_task.jsonl", task)
+    return root
+
+
+def _by(claims, text, measure=""):
+    found = [c for c in claims if c.claim.startswith(text) and measure in c.measure]
+    assert found, (text, measure, [c.claim for c in claims])
+    return found[0]
+
+
+def test_a_run_where_every_claim_holds(tmp_path):
+    claims = paper_claims([_run(tmp_path / "s1")], n_boot=200)
+    assert _by(claims, "M1 learns").verdict == "reproduced"
+    forgetting = _by(claims, "unsafe examples are forgotten")
+    assert forgetting.verdict == "reproduced" and forgetting.figure.startswith("1.000")
+    assert _by(claims, "finetuning on D_noisy").verdict == "reproduced"
+    versus = _by(claims, "ForgetFilter is safer than no safety measure")
+    assert versus.verdict == "reproduced" and "-0.750" in versus.figure  # 0.1 against 0.4: 75% lower
+    assert "paper's -75% inside the interval" in versus.note
+    assert _by(claims, "ForgetFilter is safer than moral").note.endswith("paper's -62% outside the interval")  # -67%
+    assert _by(claims, "sequential safety finetuning forgets", "squad_f1").verdict == "reproduced"
+    assert _by(claims, "ForgetFilter keeps task", "squad_f1").verdict == "reproduced"
+    table = claims_table(claims)
+    assert table.splitlines()[0].startswith("| the paper says |") and table.count("\n") == len(claims) + 1
+
+
+def test_without_harm_the_benefit_claims_are_not_testable(tmp_path):
+    flat = dict.fromkeys(TOXICITY, 0.2)
+    run = _run(tmp_path / "s1", flat, squad_seq=0.6)
+    noise = [0.05, 0.0, -0.05, 0.0] * 10  # no filter: the same mean, other prompts high and low
+    _write(
+        run / "eval/no_filter/generations_toxicity.jsonl",
+        [{"id": f"p{i}", "toxicity": 0.2 + w} for i, w in enumerate(noise)],
+    )
+    claims = paper_claims([run], n_boot=200)
+    harm = _by(claims, "finetuning on D_noisy")
+    assert harm.verdict == "not shown" and "could not be told from zero" in harm.note
+    benefit = _by(claims, "ForgetFilter is safer than no safety measure")
+    assert benefit.verdict == "not testable here" and "no measurable harm" in benefit.note
+    same = _by(claims, "sequential safety finetuning forgets", "squad_f1")
+    assert same.verdict == "not shown" and same.note == "the two are equal on every resample of the prompts"
+
+
+def test_premise_not_met_in_one_seed_is_reported_and_seeds_pool(tmp_path):
+    runs = [_run(tmp_path / "s1"), _run(tmp_path / "s2", premise_holds=False)]
+    claims = paper_claims(runs, n_boot=100)
+    premise = _by(claims, "M1 learns")
+    assert premise.verdict == "not shown" and premise.note == "held in 1 of 2 runs"
+    assert "80 prompts, 2 runs" in _by(claims, "finetuning on D_noisy").figure
+
+
+def test_runs_of_different_kinds_are_refused(tmp_path):
+    first, other = _run(tmp_path / "a"), _run(tmp_path / "b")
+    (other / "config.resolved.yaml").write_text("kind: bias\n")
+    with pytest.raises(ConfigError, match="different kinds"):
+        paper_claims([first, other])
+    with pytest.raises(ConfigError, match="not an experiment run"):
+        paper_claims([tmp_path])
+
+
+def test_cli_prints_the_table(tmp_path):
+    run = _run(tmp_path / "s1")
+    result = CliRunner().invoke(app, ["claims", str(run), "--n-boot", "50"])
+    assert result.exit_code == 0, result.output
+    assert "| M1 learns the unsafe examples in S1 |" in result.output and "**reproduced**" in result.output
+    result = CliRunner().invoke(app, ["claims", str(tmp_path / "missing")])
+    assert result.exit_code != 0 and "not an experiment run" in result.output
