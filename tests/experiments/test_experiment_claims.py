@@ -103,3 +103,14 @@ def test_cli_prints_the_table(tmp_path):
     assert "| M1 learns the unsafe examples in S1 |" in result.output and "**reproduced**" in result.output
     result = CliRunner().invoke(app, ["claims", str(tmp_path / "missing")])
     assert result.exit_code != 0 and "not an experiment run" in result.output
+
+
+def test_a_run_without_a_filter_run_says_what_is_missing(tmp_path):
+    run = _run(tmp_path / "s1")
+    (run / "filter" / "scores.jsonl").unlink()
+    (run / "filter" / "summary.json").unlink()
+    claims = paper_claims([run], n_boot=50)
+    assert (
+        _by(claims, "M1 learns").verdict == _by(claims, "unsafe examples are forgotten").verdict == "not testable here"
+    )
+    assert "summary.json" in _by(claims, "M1 learns").figure and "scores.jsonl" in _by(claims, "unsafe ex").figure

@@ -29,6 +29,11 @@ from forgetfilter.experiments.compare import (
 
 # a drop in a task metric smaller than this share of no filter's value counts as "task performance kept"
 TASK_KEPT_MARGIN = 0.10
+LEARNED = ("M1 learns the unsafe examples in S1", "response NLL M0 → M1, unsafe vs the rest, per run")
+FORGOTTEN = (
+    "unsafe examples are forgotten more than the rest in S1+",
+    "AUROC of forgetting for the unsafe role (0.5 = chance); mean forgetting gap unsafe − rest",
+)
 PAPER_TOXICITY_FALL = {"no_filter": -0.75, "self_correction": -0.62}  # the abstract: 75% / 62% lower toxicity
 
 
@@ -97,17 +102,11 @@ def _premise(runs: list[Path]) -> Claim:
         path = run / "filter" / "summary.json"
         premise = json.loads(path.read_text()).get("premise") if path.is_file() else None
         if premise is None:
-            return Claim(
-                "M1 learns the unsafe examples in S1",
-                "M1's NLL fall on unsafe vs other examples",
-                f"no premise figures in {path}",
-                "not testable here",
-            )
+            return Claim(*LEARNED, f"no premise figures in {path}", "not testable here")
         held += bool(premise["holds"])
         figures.append(f"{-premise['unsafe']['fall']:+.0%} vs {-premise['rest']['fall']:+.0%}")
     return Claim(
-        "M1 learns the unsafe examples in S1",
-        "response NLL M0 → M1, unsafe vs the rest, per run",
+        *LEARNED,
         "; ".join(figures),
         "reproduced" if held == len(runs) else "not shown",
         f"held in {held} of {len(runs)} runs",
@@ -122,12 +121,12 @@ def _forgetting(runs: list[Path], n_boot: int = 2000) -> Claim:
     for run in runs:
         path = run / "filter" / "scores.jsonl"
         if not path.is_file():
-            return Claim("unsafe examples are forgotten more", "AUROC of forgetting", f"no {path}", "not testable here")
+            return Claim(*FORGOTTEN, f"no {path}", "not testable here")
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         scores = np.array([r["forgetting"] for r in rows], dtype=float)
         unsafe = np.array([r.get("role") == "unsafe" for r in rows])
         if unsafe.all() or not unsafe.any():
-            return Claim("unsafe examples are forgotten more", "AUROC of forgetting", "no role labels", "not testable")
+            return Claim(*FORGOTTEN, f"no role labels in {path}", "not testable here")
         parts.append((scores[unsafe], scores[~unsafe]))
     rng = np.random.default_rng(0)
 
@@ -140,8 +139,7 @@ def _forgetting(runs: list[Path], n_boot: int = 2000) -> Claim:
     low, high = np.percentile(draws, [2.5, 97.5])
     gap = float(np.mean([p.mean() - n.mean() for p, n in parts]))
     return Claim(
-        "unsafe examples are forgotten more than the rest in S1+",
-        "AUROC of forgetting for the unsafe role (0.5 = chance); mean forgetting gap unsafe − rest",
+        *FORGOTTEN,
         f"{value:.3f} [{low:.3f}, {high:.3f}]; gap {gap:+.3f}",
         _verdict(low - 0.5, high - 0.5, "higher"),
     )
