@@ -37,6 +37,7 @@ def _run(root, toxicity=TOXICITY, *, premise_holds=True, squad_seq=0.2):
         task = [{"id": f"s{i}", "f1": f1 + w, "exact_match": 0.0} for i, w in enumerate(wobble)]
         task += [{"id": f"a{i}", "rouge_l": 0.3 + w} for i, w in enumerate(wobble)]
         _write(root / "eval" / method / "generations_task.jsonl", task)
+        (root / "eval" / method / "metrics.json").write_text('{"toxicity": {}, "task": {}}')
     return root
 
 
@@ -103,6 +104,14 @@ def test_cli_prints_the_table(tmp_path):
     assert "| M1 learns the unsafe examples in S1 |" in result.output and "**reproduced**" in result.output
     result = CliRunner().invoke(app, ["claims", str(tmp_path / "missing")])
     assert result.exit_code != 0 and "not an experiment run" in result.output
+
+
+def test_a_method_still_being_evaluated_is_left_out(tmp_path):
+    run = _run(tmp_path / "s1")
+    (run / "eval" / "replay" / "metrics.json").write_text('{"task": {}}')  # toxicity answers not complete yet
+    claims = paper_claims([run], n_boot=50)
+    assert not [c for c in claims if "replay" in c.measure]
+    assert _by(claims, "ForgetFilter is safer than no safety measure").verdict == "reproduced"
 
 
 def test_a_run_without_a_filter_run_says_what_is_missing(tmp_path):

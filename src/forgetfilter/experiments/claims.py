@@ -52,12 +52,11 @@ def paper_claims(runs: Sequence[str | Path], *, n_boot: int = 2000) -> list[Clai
     """Every claim the runs can speak to; ``runs``: runs of one config, other seeds (pooled)."""
     paths = [Path(r) for r in runs]
     kind = _kind(paths)
-    evaluated = set.intersection(*(_evaluated(p) for p in paths))
     premise = _premise(paths)
     claims = [premise, _forgetting(paths, n_boot)]
     for suite in _safety_suites(kind):
-        claims += _safety_claims(paths, suite, evaluated, premise, n_boot)
-    claims += _task_claims(paths, evaluated, n_boot)
+        claims += _safety_claims(paths, suite, _evaluated(paths, suite), premise, n_boot)
+    claims += _task_claims(paths, _evaluated(paths, "task"), n_boot)
     claims += _interleaved_claims(paths, kind, n_boot)
     return claims
 
@@ -91,9 +90,17 @@ def _safety_suites(kind: str) -> list[str]:
     return safety_suites(kind)
 
 
-def _evaluated(run: Path) -> set[str]:
-    folder = run / "eval"
-    return {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+def _evaluated(runs: list[Path], suite: str) -> set[str]:
+    """The methods evaluated on ``suite`` in every run: their metrics.json has it, written after its answers (a
+    method still being evaluated is left out)."""
+    done = []
+    for run in runs:
+        methods = set()
+        for path in (run / "eval").glob("*/metrics.json"):
+            if suite in json.loads(path.read_text(encoding="utf-8")):
+                methods.add(path.parent.name)
+        done.append(methods)
+    return set.intersection(*done)
 
 
 def _premise(runs: list[Path]) -> Claim:
