@@ -83,6 +83,8 @@ class Suite:
     also_safer_when_higher: tuple[str, ...] = ()
     # a key of a record: a bootstrap resamples within each key's records (task: SQuAD and Alpaca apart)
     stratum: Callable[[Record], str] | None = None
+    # the stratum a per-prompt metric reads alone (squad_f1: the SQuAD prompts), for counting its prompts
+    reads: dict[str, str] = field(default_factory=dict)
     # recomputes a record's per-prompt fields from its saved text with this checkout's code (BBQ: the parser)
     refresh: Callable[[Record], Record] | None = None
 
@@ -144,6 +146,7 @@ REGISTRY: dict[str, Suite] = {
                 "squad_exact_match": partial(_mean_of, field="exact_match"),
             },
             stratum=_task_part,
+            reads={"squad_f1": "squad", "alpaca_rouge_l": "alpaca", "squad_exact_match": "squad"},
         ),
     )
 }

@@ -38,7 +38,7 @@ class Comparison:
     low: float
     high: float
     level: float
-    n_prompts: int  # the prompts the metric reads (s_amb: the ambiguous items), summed over runs
+    n_prompts: int  # the prompts the metric reads (s_amb: the ambiguous items; squad_f1: SQuAD's), summed over runs
     n_boot: int  # resamples with a defined value (s_amb is undefined when no answer names a group)
     n_runs: int = 1  # runs (seeds) pooled
 
@@ -222,10 +222,17 @@ def bootstrap_pairs(
         low,
         high,
         level,
-        len(all_a),
+        _count(all_a, spec, metric),
         len(diffs),
         len(pairs),
     )
+
+
+def _count(records: list[Record], spec: Suite, metric: str) -> int:
+    """The prompts the metric reads: the records of its stratum where it reads one (squad_f1: SQuAD's)."""
+    if metric not in spec.reads or spec.stratum is None:
+        return len(records)
+    return sum(spec.stratum(r) == spec.reads[metric] for r in records)
 
 
 def _strata(records: list[Record], spec: Suite) -> list[np.ndarray]:
