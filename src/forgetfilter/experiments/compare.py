@@ -134,6 +134,7 @@ def compare_methods(
     ("75% lower" is -0.75).
     """
     spec = suite_spec(suite)
+    _check(spec, metric, n_boot, level)  # before reading any file
     runs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
     if not runs or len(set(runs)) != len(runs):
         raise ConfigError(f"give one or more distinct runs to compare in, got {[str(r) for r in runs]}")
@@ -174,13 +175,7 @@ def bootstrap_pairs(
     """The paired bootstrap of ``compare_methods`` on record pairs already read (one pair per run; see
     ``pair_records``): each resample draws prompts within each run and within each stratum of the suite."""
     spec = suite_spec(suite)
-    metric = metric or spec.headline or next(iter(spec.per_prompt))
-    if metric not in spec.per_prompt:
-        raise ConfigError(
-            f"suite {suite} has no per-prompt metric {metric!r}; choose one of {', '.join(spec.per_prompt)}"
-        )
-    if n_boot < 1 or not 0 < level < 1:
-        raise ConfigError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot} and {level}")
+    metric = _check(spec, metric, n_boot, level)
     signed = spec.per_prompt[metric]
 
     def value(records: list[Record]) -> float:
@@ -226,6 +221,18 @@ def bootstrap_pairs(
         len(diffs),
         len(pairs),
     )
+
+
+def _check(spec: Suite, metric: str | None, n_boot: int, level: float) -> str:
+    """The metric to compare (the suite's headline, or its first per-prompt metric), checked with the settings."""
+    metric = metric or spec.headline or next(iter(spec.per_prompt))
+    if metric not in spec.per_prompt:
+        raise ConfigError(
+            f"suite {spec.name} has no per-prompt metric {metric!r}; choose one of {', '.join(spec.per_prompt)}"
+        )
+    if n_boot < 1 or not 0 < level < 1:
+        raise ConfigError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot} and {level}")
+    return metric
 
 
 def _count(records: list[Record], spec: Suite, metric: str) -> int:
