@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +177,7 @@ def _safety_claims(runs: list[Path], suite: str, evaluated: set[str], premise: C
     for text, a, b in rows:
         if not {a, b} <= evaluated:
             continue
-        relative = suite != "bias"
+        relative = spec.better == "lower"  # rates (toxicity, harmful compliance): "x% lower", as the paper puts it
         c = compare_methods(runs, a, b, suite, magnitude=zero_best, relative=relative, n_boot=n_boot)
         paper = PAPER_TOXICITY_FALL.get(b) if (suite == "toxicity" and a == "forgetfilter") else None
         if paper is not None:
@@ -185,7 +185,7 @@ def _safety_claims(runs: list[Path], suite: str, evaluated: set[str], premise: C
         claim = _claim(text, f"{suite}: {a} vs {b}", c, "lower", why)
         if paper is not None:
             inside = c.low <= paper <= c.high
-            claim = Claim(**{**claim.__dict__, "note": _join(claim.note, f"paper's {paper:+.0%} {_in(inside)}")})
+            claim = replace(claim, note=_join(claim.note, f"paper's {paper:+.0%} {_in(inside)}"))
         claims.append(claim)
         for extra in spec.also_safer_when_higher:
             c = compare_methods(runs, a, b, suite, metric=extra, n_boot=n_boot)
