@@ -123,3 +123,29 @@ def test_a_run_without_a_filter_run_says_what_is_missing(tmp_path):
         _by(claims, "M1 learns").verdict == _by(claims, "unsafe examples are forgotten").verdict == "not testable here"
     )
     assert "summary.json" in _by(claims, "M1 learns").figure and "scores.jsonl" in _by(claims, "unsafe ex").figure
+
+
+def _session(run, path, level):
+    folder = run / "interleaved" / path
+    _write(
+        folder / "generations_toxicity.jsonl", [{"id": f"p{i}", "toxicity": level + 0.01 * (i % 3)} for i in range(30)]
+    )
+    (folder / "metrics.json").write_text('{"toxicity": {}}')
+
+
+def test_interleaved_rounds_are_read_as_far_as_they_got(tmp_path):
+    run = _run(tmp_path / "s1")
+    for path, level in [
+        ("no_filter/round1/eval_noisy", 0.4), ("no_filter/round1/eval_safe", 0.1), ("no_filter/round2/eval_noisy", 0.4),
+        ("forgetfilter/round1/eval_noisy", 0.1), ("forgetfilter/round1/eval_safe", 0.1),
+    ]:  # fmt: skip
+        _session(run, path, level)
+    claims = paper_claims([run], n_boot=50)
+    relearn = _by(claims, "a model only safety-finetuned relearns")
+    assert (
+        relearn.verdict == "reproduced"
+        and "no_filter/round2/eval_noisy − no_filter/round1/eval_safe" in relearn.measure
+    )
+    assert not [c for c in claims if c.claim.startswith("a filtered model")]  # its round 2 is not evaluated yet
+    ends = _by(claims, "interleaved: the filtered model ends safer")
+    assert ends.verdict == "reproduced" and "round1" in ends.measure  # the last round both arms have

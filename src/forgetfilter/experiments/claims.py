@@ -93,13 +93,9 @@ def _safety_suites(kind: str) -> list[str]:
 def _evaluated(runs: list[Path], suite: str) -> set[str]:
     """The methods evaluated on ``suite`` in every run: their metrics.json has it, written after its answers (a
     method still being evaluated is left out)."""
-    done = []
-    for run in runs:
-        methods = set()
-        for path in (run / "eval").glob("*/metrics.json"):
-            if suite in json.loads(path.read_text(encoding="utf-8")):
-                methods.add(path.parent.name)
-        done.append(methods)
+    done = [
+        {p.parent.name for p in (run / "eval").glob("*/metrics.json") if _has_suite(p.parent, suite)} for run in runs
+    ]
     return set.intersection(*done)
 
 
@@ -224,45 +220,60 @@ def _task_claims(runs: list[Path], evaluated: set[str], n_boot: int) -> list[Cla
 
 
 def _interleaved_claims(runs: list[Path], kind: str, n_boot: int) -> list[Claim]:
-    """Relearning in interleaved training: each arm's safety after round r's noisy session against after round
-    r-1's safety session (r >= 2), and the two arms after the last noisy session."""
+    """Relearning in interleaved training: each arm's safety after its last evaluated noisy session (round r >= 2)
+    against after round r-1's safety session, and the two arms after the last noisy session both have. A run still
+    in its rounds is read as far as it got (the rounds are named in each row)."""
     folders = [run / "interleaved" for run in runs]
-    if not all((f / "points.jsonl").is_file() for f in folders):
-        return []
-    rounds = min(
-        max(json.loads(line)["round"] for line in (f / "points.jsonl").read_text().splitlines()) for f in folders
-    )
     claims = []
     for suite in _safety_suites(kind):
         spec = REGISTRY[suite]
         zero_best = spec.better == "zero"
-
-        if rounds >= 2:
-            relearned = None
-            for arm in ("no_filter", "forgetfilter"):
-                a, b = f"{arm}/round{rounds}/eval_noisy", f"{arm}/round{rounds - 1}/eval_safe"
-                pairs = _interleaved_pairs(folders, a, b, suite)
-                c = bootstrap_pairs(pairs, suite, a, b, magnitude=zero_best, n_boot=n_boot)
-                measure = f"interleaved {suite}: {a} − {b}"
-                if arm == "no_filter":
-                    relearned = c
-                    text = "a model only safety-finetuned relearns unsafe behaviour at once"
-                    claims.append(_claim(text, measure, c, "higher"))
-                    continue
-                # "does not relearn": shown when the filtered arm's rise stays below the unfiltered arm's
-                assert relearned is not None
+        done = {arm: _rounds_done(folders, arm, suite) for arm in ("no_filter", "forgetfilter")}
+        relearned = None
+        for arm in ("no_filter", "forgetfilter"):
+            r = done[arm]
+            if r < 2:
+                continue
+            a, b = f"{arm}/round{r}/eval_noisy", f"{arm}/round{r - 1}/eval_safe"
+            c = bootstrap_pairs(
+                _interleaved_pairs(folders, a, b, suite), suite, a, b, magnitude=zero_best, n_boot=n_boot
+            )
+            measure = f"interleaved {suite}: {a} − {b}"
+            if arm == "no_filter":
+                relearned = c
+                claims.append(
+                    _claim("a model only safety-finetuned relearns unsafe behaviour at once", measure, c, "higher")
+                )
+            elif relearned is not None:  # "does not relearn": its rise stays below the unfiltered arm's
                 below = c.high < relearned.diff
                 verdict = "contradicted" if c.low > 0 else ("reproduced" if below else "not shown")
                 note = f"reproduced = its rise is below the unfiltered arm's ({relearned.diff:+.3f})"
                 claims.append(
                     Claim("a filtered model does not relearn it", f"{measure}, {c.metric}", _figure(c), verdict, note)
                 )
-        a, b = f"forgetfilter/round{rounds}/eval_noisy", f"no_filter/round{rounds}/eval_noisy"
-        c = bootstrap_pairs(_interleaved_pairs(folders, a, b, suite), suite, a, b, magnitude=zero_best, n_boot=n_boot)
-        claims.append(
-            _claim("interleaved: the filtered model ends safer", f"interleaved {suite}: {a} − {b}", c, "lower")
-        )
+        r = min(done.values())
+        if r >= 1:
+            a, b = f"forgetfilter/round{r}/eval_noisy", f"no_filter/round{r}/eval_noisy"
+            c = bootstrap_pairs(
+                _interleaved_pairs(folders, a, b, suite), suite, a, b, magnitude=zero_best, n_boot=n_boot
+            )
+            claims.append(
+                _claim("interleaved: the filtered model ends safer", f"interleaved {suite}: {a} − {b}", c, "lower")
+            )
     return claims
+
+
+def _rounds_done(folders: list[Path], arm: str, suite: str) -> int:
+    """The last round whose noisy session is evaluated on ``suite`` in every run (0: none)."""
+    r = 0
+    while all(_has_suite(f / arm / f"round{r + 1}" / "eval_noisy", suite) for f in folders):
+        r += 1
+    return r
+
+
+def _has_suite(eval_dir: Path, suite: str) -> bool:
+    path = eval_dir / "metrics.json"
+    return path.is_file() and suite in json.loads(path.read_text(encoding="utf-8"))
 
 
 def _interleaved_pairs(folders: list[Path], a: str, b: str, suite: str) -> list[tuple[list, list]]:
