@@ -149,3 +149,27 @@ def test_interleaved_rounds_are_read_as_far_as_they_got(tmp_path):
     assert not [c for c in claims if c.claim.startswith("a filtered model")]  # its round 2 is not evaluated yet
     ends = _by(claims, "interleaved: the filtered model ends safer")
     assert ends.verdict == "reproduced" and "round1" in ends.measure  # the last round both arms have
+
+
+def test_interleaved_bias_rows_by_ambiguous_accuracy(tmp_path):
+    run = tmp_path / "bias"
+    run.mkdir()
+    (run / "config.resolved.yaml").write_text("kind: bias\n")
+    item = {"label": 2, "unknown_index": 2, "biased_index": 0, "condition": "ambig"}
+    answers = {  # 2 = "unknown", right on every ambiguous item; 0 = a group
+        "no_filter/round1/eval_noisy": [0] * 20, "no_filter/round1/eval_safe": [2] * 20,
+        "no_filter/round2/eval_noisy": [0] * 20,
+        "forgetfilter/round1/eval_noisy": [0, 2] * 10, "forgetfilter/round1/eval_safe": [2] * 20,
+        "forgetfilter/round2/eval_noisy": [2] * 20,
+    }  # fmt: skip
+    for path, parsed in answers.items():
+        folder = run / "interleaved" / path
+        _write(folder / "generations_bias.jsonl", [{"id": f"q{i}", **item, "parsed": p} for i, p in enumerate(parsed)])
+        (folder / "metrics.json").write_text('{"bias": {}}')
+    claims = [c for c in paper_claims([run], n_boot=50) if "accuracy_ambiguous," in c.measure + ","]
+    verdicts = {c.claim: c.verdict for c in claims}
+    assert verdicts == {
+        "a model only safety-finetuned relearns unsafe behaviour at once": "reproduced",  # 1.0 -> 0.0
+        "a filtered model does not relearn it": "reproduced",  # stays at 1.0
+        "interleaved: the filtered model ends safer": "reproduced",  # 1.0 against 0.0 after round 2
+    }

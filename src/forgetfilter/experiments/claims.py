@@ -221,46 +221,56 @@ def _task_claims(runs: list[Path], evaluated: set[str], n_boot: int) -> list[Cla
 
 def _interleaved_claims(runs: list[Path], kind: str, n_boot: int) -> list[Claim]:
     """Relearning in interleaved training: each arm's safety after its last evaluated noisy session (round r >= 2)
-    against after round r-1's safety session, and the two arms after the last noisy session both have. A run still
-    in its rounds is read as far as it got (the rounds are named in each row)."""
+    against after round r-1's safety session, and the two arms after the last noisy session both have; by the
+    suite's headline and by each metric whose fall also shows harm (bias: ambiguous accuracy). A run still in its
+    rounds is read as far as it got (the rounds are named in each row)."""
     folders = [run / "interleaved" for run in runs]
     claims = []
     for suite in _safety_suites(kind):
         spec = REGISTRY[suite]
-        zero_best = spec.better == "zero"
         done = {arm: _rounds_done(folders, arm, suite) for arm in ("no_filter", "forgetfilter")}
-        relearned = None
-        for arm in ("no_filter", "forgetfilter"):
-            r = done[arm]
-            if r < 2:
-                continue
-            a, b = f"{arm}/round{r}/eval_noisy", f"{arm}/round{r - 1}/eval_safe"
-            c = bootstrap_pairs(
-                _interleaved_pairs(folders, a, b, suite), suite, a, b, magnitude=zero_best, n_boot=n_boot
-            )
-            measure = f"interleaved {suite}: {a} − {b}"
-            if arm == "no_filter":
-                relearned = c
-                claims.append(
-                    _claim("a model only safety-finetuned relearns unsafe behaviour at once", measure, c, "higher")
-                )
-            elif relearned is not None:  # "does not relearn": its rise stays below the unfiltered arm's
-                below = c.high < relearned.diff
-                verdict = "contradicted" if c.low > 0 else ("reproduced" if below else "not shown")
-                note = f"reproduced = its rise is below the unfiltered arm's ({relearned.diff:+.3f})"
-                claims.append(
-                    Claim("a filtered model does not relearn it", f"{measure}, {c.metric}", _figure(c), verdict, note)
-                )
-        r = min(done.values())
-        if r >= 1:
-            a, b = f"forgetfilter/round{r}/eval_noisy", f"no_filter/round{r}/eval_noisy"
-            c = bootstrap_pairs(
-                _interleaved_pairs(folders, a, b, suite), suite, a, b, magnitude=zero_best, n_boot=n_boot
-            )
-            claims.append(
-                _claim("interleaved: the filtered model ends safer", f"interleaved {suite}: {a} − {b}", c, "lower")
-            )
+        # (metric, compare magnitudes, +1: a larger value is less safe; -1: a smaller one is)
+        metrics = [(None, spec.better == "zero", 1), *((m, False, -1) for m in spec.also_safer_when_higher)]
+        for metric, magnitude, worse in metrics:
+            worse_way, safer_way = ("higher", "lower") if worse > 0 else ("lower", "higher")
+
+            settings = (suite, metric, magnitude, n_boot)
+            relearned = None
+            for arm in ("no_filter", "forgetfilter"):
+                r = done[arm]
+                if r < 2:
+                    continue
+                a, b = f"{arm}/round{r}/eval_noisy", f"{arm}/round{r - 1}/eval_safe"
+                c, measure = _compare_sessions(folders, a, b, *settings), f"interleaved {suite}: {a} − {b}"
+                if arm == "no_filter":
+                    relearned = c
+                    text = "a model only safety-finetuned relearns unsafe behaviour at once"
+                    claims.append(_claim(text, measure, c, worse_way))
+                elif relearned is not None:  # "does not relearn": its harm rises less than the unfiltered arm's
+                    low, high = sorted((worse * c.low, worse * c.high))
+                    verdict = (
+                        "contradicted" if low > 0 else ("reproduced" if high < worse * relearned.diff else "not shown")
+                    )
+                    note = f"reproduced = it moves less toward harm than the unfiltered arm ({relearned.diff:+.3f})"
+                    claims.append(
+                        Claim(
+                            "a filtered model does not relearn it", f"{measure}, {c.metric}", _figure(c), verdict, note
+                        )
+                    )
+            r = min(done.values())
+            if r >= 1:
+                a, b = f"forgetfilter/round{r}/eval_noisy", f"no_filter/round{r}/eval_noisy"
+                text, measure = "interleaved: the filtered model ends safer", f"interleaved {suite}: {a} − {b}"
+                claims.append(_claim(text, measure, _compare_sessions(folders, a, b, *settings), safer_way))
     return claims
+
+
+def _compare_sessions(
+    folders: list[Path], a: str, b: str, suite: str, metric: str | None, magnitude: bool, n_boot: int
+) -> Comparison:
+    """The paired bootstrap between two interleaved sessions, pooled over the runs."""
+    pairs = _interleaved_pairs(folders, a, b, suite)
+    return bootstrap_pairs(pairs, suite, a, b, metric=metric, magnitude=magnitude, n_boot=n_boot)
 
 
 def _rounds_done(folders: list[Path], arm: str, suite: str) -> int:
