@@ -19,12 +19,11 @@ in the run) and of the parser in this checkout, and the kinds of disagreement: a
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table
 
-from forgetfilter.errors import DataError
+from forgetfilter.data.jsonl import read_jsonl
 from forgetfilter.evaluate.bias import parse_choice
 
 DATA = Path(__file__).parent / "data"
@@ -37,17 +36,7 @@ FIELDS = ("method", "options", "unknown_index", "generation", "parsed_at_eval", 
 
 def read_labels(path: Path) -> list[dict]:
     """The labelled answers of one set; every record must carry ``FIELDS``."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON line: {exc.msg}", path=path, line=number) from None
-        missing = [f for f in FIELDS if f not in row]
-        if missing:
-            raise DataError(f"record lacks {', '.join(missing)}", path=path, line=number)
-        rows.append(row)
-    return rows
+    return [row for _, row in read_jsonl(path, required=FIELDS)]
 
 
 def tally(rows: list[dict], key: str) -> dict[str, int]:

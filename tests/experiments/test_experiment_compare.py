@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forgetfilter.cli import app
-from forgetfilter.errors import ConfigError
+from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.experiments.compare import compare_methods
 
 
@@ -127,7 +127,7 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match="choose one of toxicity, bias, harmfulness, task"):
         compare_methods(tmp_path, "a", "b", "squad")
     (tmp_path / "eval/b/generations_toxicity.jsonl").write_text('{"id": "p0", "toxicity": 0.1}\n{oops\n')
-    with pytest.raises(ConfigError, match="line 2: not valid JSON"):
+    with pytest.raises(DataError, match=r"generations_toxicity.jsonl, line 2: malformed JSON line"):
         compare_methods(tmp_path, "a", "b", "toxicity")
 
 

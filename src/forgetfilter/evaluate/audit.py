@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from forgetfilter.data.jsonl import read_jsonl
 from forgetfilter.errors import DataError
 from forgetfilter.evaluate.bias import BBQItem, bbq_scores, parse_choice
 from forgetfilter.evaluate.harmfulness import harmfulness_scores
 from forgetfilter.evaluate.registry import SUITES
 from forgetfilter.evaluate.task import alpaca_scores, squad_scores
 from forgetfilter.evaluate.toxicity import get_scorer, toxicity_summary
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON line: {exc.msg}", path=path, line=number) from None
-    return rows
 
 
 def _bias(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -62,7 +52,7 @@ def rescore(out_dir: str | Path, *, scorer: str = "profanity") -> dict[str, dict
         path = folder / f"generations_{suite}.jsonl"
         if not path.is_file():
             continue
-        rows = _read_rows(path)
+        rows = [record for _, record in read_jsonl(path)]
         try:
             if suite == "bias":
                 results[suite] = _bias(rows)

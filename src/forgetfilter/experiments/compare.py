@@ -9,7 +9,6 @@ prompts (s_AMB: the ambiguous BBQ items) is resampled within that subset.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from forgetfilter.data.jsonl import read_jsonl
 from forgetfilter.errors import ConfigError
 from forgetfilter.evaluate.registry import REGISTRY, Record, Suite
 
@@ -60,15 +60,7 @@ def read_records(path: Path) -> list[Record]:
     """The records of one ``generations_<suite>.jsonl`` file."""
     if not path.is_file():
         raise ConfigError(f"{path} does not exist")
-    records = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {line_no}: not valid JSON ({exc.msg})") from None
-    return records
+    return [record for _, record in read_jsonl(path)]
 
 
 def _paired(a: list[Record], b: list[Record], fields: tuple[str, ...], where: str) -> tuple[list[Record], list[Record]]:

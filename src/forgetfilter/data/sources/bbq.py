@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from forgetfilter.data.sources._common import read_jsonl
+from forgetfilter.data.jsonl import read_jsonl
 from forgetfilter.errors import DataError
 from forgetfilter.examples import Example, make_id, user_prompt
 from forgetfilter.paths import resolve_data_dir

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from forgetfilter.data.sources._common import dataset_file, read_json, read_jsonl
+from forgetfilter.data.jsonl import read_jsonl
+from forgetfilter.data.sources._common import dataset_file, read_json
 from forgetfilter.data.sources.task import alpaca_examples
 from forgetfilter.errors import DataError
 from forgetfilter.examples import Example, make_id, user_prompt

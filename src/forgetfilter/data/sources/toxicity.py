@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from forgetfilter.data.sources._common import dataset_file, plain_text_example, prompt_only, read_jsonl
+from forgetfilter.data.jsonl import read_jsonl
+from forgetfilter.data.sources._common import dataset_file, plain_text_example, prompt_only
 from forgetfilter.errors import DataError
 from forgetfilter.examples import Example, make_id
 
