@@ -34,6 +34,7 @@ FORGOTTEN = (
     "unsafe examples are forgotten more than the rest in S1+",
     "AUROC of forgetting for the unsafe role (0.5 = chance); mean forgetting gap unsafe − rest",
 )
+HARM = "finetuning on D_noisy makes the model less safe"
 PAPER_TOXICITY_FALL = {"no_filter": -0.75, "self_correction": -0.62}  # the abstract: 75% / 62% lower toxicity
 
 
@@ -46,6 +47,7 @@ class Claim:
     figure: str  # this study's number with its interval
     verdict: str  # reproduced | contradicted | not shown | not testable here
     note: str = ""
+    comparison: Comparison | None = None  # the paired bootstrap behind the figure, where there is one
 
 
 def paper_claims(runs: Sequence[str | Path], *, n_boot: int = 2000) -> list[Claim]:
@@ -155,11 +157,11 @@ def _safety_claims(runs: list[Path], suite: str, evaluated: set[str], premise: C
         return []
     claims = []
     harm = compare_methods(runs, "no_filter", "m0", suite, magnitude=zero_best, n_boot=n_boot)
-    claims.append(_claim("finetuning on D_noisy makes the model less safe", f"{suite}: no filter − M0", harm, "higher"))
+    claims.append(_claim(HARM, f"{suite}: no filter − M0", harm, "higher"))
     harmed = harm.low > 0
     for extra in spec.also_safer_when_higher:
         c = compare_methods(runs, "no_filter", "m0", suite, metric=extra, n_boot=n_boot)
-        claims.append(_claim("finetuning on D_noisy makes the model less safe", f"{suite}: no filter − M0", c, "lower"))
+        claims.append(_claim(HARM, f"{suite}: no filter − M0", c, "lower"))
         harmed = harmed or c.high < 0
     why = "" if harmed else "no measurable harm from D_noisy on this suite for a method to undo"
     if premise.verdict != "reproduced":
@@ -214,6 +216,7 @@ def _task_claims(runs: list[Path], evaluated: set[str], n_boot: int) -> list[Cla
                         c, "reproduced" if kept else ("contradicted" if c.high < -TASK_KEPT_MARGIN else "not shown")
                     ),
                     _undefined_note(c) or f"kept = the interval excludes a drop of {TASK_KEPT_MARGIN:.0%} or more",
+                    c,
                 )
             )
     return claims
@@ -254,7 +257,12 @@ def _interleaved_claims(runs: list[Path], kind: str, n_boot: int) -> list[Claim]
                     note = f"reproduced = it moves less toward harm than the unfiltered arm ({relearned.diff:+.3f})"
                     claims.append(
                         Claim(
-                            "a filtered model does not relearn it", f"{measure}, {c.metric}", _figure(c), verdict, note
+                            "a filtered model does not relearn it",
+                            f"{measure}, {c.metric}",
+                            _figure(c),
+                            verdict,
+                            note,
+                            c,
                         )
                     )
             r = min(done.values())
@@ -301,12 +309,13 @@ def _interleaved_pairs(folders: list[Path], a: str, b: str, suite: str) -> list[
 
 
 def _claim(text: str, measure: str, c: Comparison, expect: str, untestable: str = "") -> Claim:
+    row = f"{measure}, {c.metric}"
     if _undefined_note(c):
-        return Claim(text, f"{measure}, {c.metric}", _figure(c), "not testable here", _undefined_note(c))
+        return Claim(text, row, _figure(c), "not testable here", _undefined_note(c), c)
     verdict = _verdict(c.low, c.high, expect)
     if untestable and verdict != "reproduced":
-        return Claim(text, f"{measure}, {c.metric}", _figure(c), "not testable here", untestable)
-    return Claim(text, f"{measure}, {c.metric}", _figure(c), verdict, _detectable(c) if verdict == "not shown" else "")
+        return Claim(text, row, _figure(c), "not testable here", untestable, c)
+    return Claim(text, row, _figure(c), verdict, _detectable(c) if verdict == "not shown" else "", c)
 
 
 def _verdict(low: float, high: float, expect: str) -> str:

@@ -260,7 +260,8 @@ def _report(
     from forgetfilter.experiments.verdict import harm_verdicts, premise_verdict
     from forgetfilter.report import write_report
 
-    verdicts = [premise_verdict(run_dir), *harm_verdicts(run_dir, [r["method"] for r in rows], suites)]
+    claims = paper_claims([run_dir])
+    verdicts = [premise_verdict(run_dir), *harm_verdicts(claims)]
     notes = [
         f"kind: {config.kind}; model: {config.model or 'smollm2-135m-instruct'}; seed: {config.seed}",
         f"D_noisy: {len(data.noisy)} examples ({data.files['d_noisy']}); D_safe: {len(data.safe)}",
@@ -278,6 +279,6 @@ def _report(
         points=points,
         notes=notes,
         verdicts=verdicts,
-        claims=claims_table(paper_claims([run_dir])),
+        claims=claims_table(claims),
         next_command=f"forgetfilter filter --data {data.files['d_noisy']} --safe {data.files['d_safe']} --out RUN",
     )

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forgetfilter.evaluate.registry import REGISTRY
-from forgetfilter.experiments.compare import COMPARABLE, Comparison, compare_methods
+from forgetfilter.experiments.claims import HARM, Claim
+from forgetfilter.experiments.compare import Comparison
 
 
 def premise_verdict(run_dir: Path) -> str:
@@ -26,26 +27,26 @@ def premise_verdict(run_dir: Path) -> str:
     return premise_line(premise)
 
 
-def harm_verdicts(run_dir: Path, methods: Sequence[str], suites: Sequence[str], *, n_boot: int = 2000) -> list[str]:
-    """Per safety suite: is "no filter" measurably less safe than M0 (95% paired bootstrap interval)?"""
-    if not {"no_filter", "m0"} <= set(methods):
+def harm_verdicts(claims: Sequence[Claim]) -> list[str]:
+    """Per safety suite: is "no filter" measurably less safe than M0? Read from the claims' harm rows
+    (``paper_claims``: the suite's headline first, then each metric whose fall also shows harm)."""
+    harm = [c.comparison for c in claims if c.claim == HARM and c.comparison is not None]
+    if not harm:
         return ["- harm of finetuning not measured: the run evaluates no `no_filter` or no `m0` method"]
     lines = []
-    for suite in (s for s in suites if s in COMPARABLE and REGISTRY[s].headline):  # the safety suites
-        spec = REGISTRY[suite]
-        c = compare_methods(run_dir, "no_filter", "m0", suite, magnitude=spec.better == "zero", n_boot=n_boot)
-        if c.low > 0:  # every safety headline is worse when larger (|s_AMB| for bias)
-            lines.append(f"- harm holds on {suite}: no filter is measurably less safe than M0 ({_figures(c)})")
+    for c in harm:
+        spec = REGISTRY[c.suite]
+        if c.metric in spec.also_safer_when_higher:
+            shown = "holds" if c.high < 0 else "NOT shown"
+            lines.append(f"  - by {c.metric} (higher is safer) harm {shown}: {_figures(c)}")
+        elif c.low > 0:  # every safety headline is worse when larger (|s_AMB| for bias)
+            lines.append(f"- harm holds on {c.suite}: no filter is measurably less safe than M0 ({_figures(c)})")
         else:
             lines.append(
-                f"- harm NOT shown on {suite}: no filter is not measurably less safe than M0 ({_figures(c)}); "
+                f"- harm NOT shown on {c.suite}: no filter is not measurably less safe than M0 ({_figures(c)}); "
                 "there is no harm here that a filter could undo, so the methods' safety differences on this suite "
                 "cannot show a filter's benefit"
             )
-        for metric in spec.also_safer_when_higher:
-            c = compare_methods(run_dir, "no_filter", "m0", suite, metric=metric, n_boot=n_boot)
-            shown = "holds" if c.high < 0 else "NOT shown"
-            lines.append(f"  - by {metric} (higher is safer) harm {shown}: {_figures(c)}")
     return lines
 
 
