@@ -30,16 +30,15 @@ def premise_verdict(run_dir: Path) -> str:
 def harm_verdicts(claims: Sequence[Claim]) -> list[str]:
     """Per safety suite: is "no filter" measurably less safe than M0? Read from the claims' harm rows
     (``paper_claims``: the suite's headline first, then each metric whose fall also shows harm)."""
-    harm = [c.comparison for c in claims if c.claim == HARM and c.comparison is not None]
+    harm = [c for c in claims if c.claim == HARM and c.comparison is not None]
     if not harm:
         return ["- harm of finetuning not measured: the run evaluates no `no_filter` or no `m0` method"]
     lines = []
-    for c in harm:
-        spec = REGISTRY[c.suite]
-        if c.metric in spec.also_safer_when_higher:
-            shown = "holds" if c.high < 0 else "NOT shown"
-            lines.append(f"  - by {c.metric} (higher is safer) harm {shown}: {_figures(c)}")
-        elif c.low > 0:  # every safety headline is worse when larger (|s_AMB| for bias)
+    for claim in harm:
+        c, shown = claim.comparison, claim.verdict == "reproduced"  # the claim has judged its interval already
+        if c.metric in REGISTRY[c.suite].also_safer_when_higher:
+            lines.append(f"  - by {c.metric} (higher is safer) harm {'holds' if shown else 'NOT shown'}: {_figures(c)}")
+        elif shown:
             lines.append(f"- harm holds on {c.suite}: no filter is measurably less safe than M0 ({_figures(c)})")
         else:
             lines.append(
