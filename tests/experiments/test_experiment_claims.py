@@ -173,3 +173,15 @@ def test_interleaved_bias_rows_by_ambiguous_accuracy(tmp_path):
         "a filtered model does not relearn it": "reproduced",  # stays at 1.0
         "interleaved: the filtered model ends safer": "reproduced",  # 1.0 against 0.0 after round 2
     }
+
+
+def test_a_method_missing_from_one_pooled_run_is_named_not_dropped(tmp_path):
+    without_replay = {k: v for k, v in TOXICITY.items() if k != "replay"}
+    runs = [_run(tmp_path / "s1"), _run(tmp_path / "s2", without_replay)]
+    claims = paper_claims(runs, n_boot=50)
+    replay = _by(claims, "ForgetFilter is safer than replay")
+    assert replay.verdict == "not testable here" and replay.comparison is None
+    assert "forgetfilter and replay evaluated in 1 of 2 pooled runs (not in s2)" in replay.note
+    assert "2 runs" in _by(claims, "ForgetFilter is safer than no safety measure").figure  # the rest still pools
+    alone = paper_claims([runs[1]], n_boot=50)  # a single run without replay: nothing to say about it
+    assert not [c for c in alone if "replay" in c.measure]

@@ -4,7 +4,8 @@ experiment config (other seeds pooled).
 Verdicts: **reproduced** (the interval excludes zero in the paper's direction), **contradicted** (it excludes zero
 the other way), **not shown** (it holds zero: the run could not detect an effect smaller than about half its width,
 which the figure gives), **not testable here** (a condition the claim needs failed: S1 did not teach the unsafe
-examples, or finetuning on D_noisy did no measurable harm for a filter to undo; the figure is still given).
+examples, or finetuning on D_noisy did no measurable harm for a filter to undo; the figure is still given; or
+only some of the pooled runs evaluated the methods compared, named in the note).
 The model-size claim needs runs at several sizes: ``bench/study_table.py --size-plot``.
 """
 
@@ -92,13 +93,32 @@ def _safety_suites(kind: str) -> list[str]:
     return safety_suites(kind)
 
 
-def _evaluated(runs: list[Path], suite: str) -> set[str]:
-    """The methods evaluated on ``suite`` in every run: their metrics.json has it, written after its answers (a
-    method still being evaluated is left out)."""
-    done = [
+def _evaluated(runs: list[Path], suite: str) -> list[set[str]]:
+    """Per run, the methods evaluated on ``suite``: their metrics.json has it, written after its answers (a method
+    still being evaluated is left out)."""
+    return [
         {p.parent.name for p in (run / "eval").glob("*/metrics.json") if _has_suite(p.parent, suite)} for run in runs
     ]
-    return set.intersection(*done)
+
+
+def _in_every_run(evaluated: list[set[str]], methods: set[str]) -> bool:
+    return all(methods <= done for done in evaluated)
+
+
+def _partly_pooled(
+    text: str, measure: str, runs: list[Path], evaluated: list[set[str]], methods: set[str]
+) -> list[Claim]:
+    """A row saying why a comparison is missing when only some of the pooled runs evaluated its methods (empty when
+    none or all did): pooling needs the same methods in every run."""
+    having = [run for run, done in zip(runs, evaluated, strict=True) if methods <= done]
+    if not having or len(having) == len(runs):
+        return []
+    lacking = [run.name for run, done in zip(runs, evaluated, strict=True) if not methods <= done]
+    note = (
+        f"{' and '.join(sorted(methods))} evaluated in {len(having)} of {len(runs)} pooled runs (not in "
+        f"{', '.join(lacking)}): evaluate them there (--methods) or pool only the runs that have them"
+    )
+    return [Claim(text, measure, "–", "not testable here", note)]
 
 
 def _premise(runs: list[Path]) -> Claim:
@@ -150,11 +170,11 @@ def _forgetting(runs: list[Path], n_boot: int = 2000) -> Claim:
     )
 
 
-def _safety_claims(runs: list[Path], suite: str, evaluated: set[str], premise: Claim, n_boot: int) -> list[Claim]:
+def _safety_claims(runs: list[Path], suite: str, evaluated: list[set[str]], premise: Claim, n_boot: int) -> list[Claim]:
     spec = REGISTRY[suite]
     zero_best = spec.better == "zero"
-    if not {"m0", "no_filter"} <= evaluated:
-        return []
+    if not _in_every_run(evaluated, {"m0", "no_filter"}):
+        return _partly_pooled(HARM, f"{suite}: no filter − M0", runs, evaluated, {"m0", "no_filter"})
     claims = []
     harm = compare_methods(runs, "no_filter", "m0", suite, magnitude=zero_best, n_boot=n_boot)
     claims.append(_claim(HARM, f"{suite}: no filter − M0", harm, "higher"))
@@ -173,7 +193,8 @@ def _safety_claims(runs: list[Path], suite: str, evaluated: set[str], premise: C
         ("ForgetFilter is safer than replay", "forgetfilter", "replay"),
     ]
     for text, a, b in rows:
-        if not {a, b} <= evaluated:
+        if not _in_every_run(evaluated, {a, b}):
+            claims += _partly_pooled(text, f"{suite}: {a} vs {b}", runs, evaluated, {a, b})
             continue
         relative = spec.better == "lower"  # rates (toxicity, harmful compliance): "x% lower", as the paper puts it
         c = compare_methods(runs, a, b, suite, magnitude=zero_best, relative=relative, n_boot=n_boot)
@@ -191,10 +212,15 @@ def _safety_claims(runs: list[Path], suite: str, evaluated: set[str], premise: C
     return claims
 
 
-def _task_claims(runs: list[Path], evaluated: set[str], n_boot: int) -> list[Claim]:
+def _task_claims(runs: list[Path], evaluated: list[set[str]], n_boot: int) -> list[Claim]:
     claims = []
     for metric in ("squad_f1", "alpaca_rouge_l"):
-        if {"sequential", "no_filter"} <= evaluated:
+        for text, a in (
+            ("sequential safety finetuning forgets task knowledge", "sequential"),
+            ("ForgetFilter keeps task performance", "forgetfilter"),
+        ):
+            claims += _partly_pooled(text, f"task: {a} vs no filter, {metric}", runs, evaluated, {a, "no_filter"})
+        if _in_every_run(evaluated, {"sequential", "no_filter"}):
             c = compare_methods(runs, "sequential", "no_filter", "task", metric=metric, relative=True, n_boot=n_boot)
             claims.append(
                 _claim(
@@ -204,7 +230,7 @@ def _task_claims(runs: list[Path], evaluated: set[str], n_boot: int) -> list[Cla
                     "lower",
                 )
             )
-        if {"forgetfilter", "no_filter"} <= evaluated:
+        if _in_every_run(evaluated, {"forgetfilter", "no_filter"}):
             c = compare_methods(runs, "forgetfilter", "no_filter", "task", metric=metric, relative=True, n_boot=n_boot)
             kept = c.low > -TASK_KEPT_MARGIN
             claims.append(
