@@ -85,7 +85,7 @@ def test_premise_not_met_in_one_seed_is_reported_and_seeds_pool(tmp_path):
     claims = paper_claims(runs, n_boot=100)
     premise = _by(claims, "M1 learns")
     assert premise.verdict == "not shown" and premise.note == "held in 1 of 2 runs"
-    assert "80 prompts, 2 runs" in _by(claims, "finetuning on D_noisy").figure
+    assert "80 prompts, 2 runs: +0.300, +0.300)" in _by(claims, "finetuning on D_noisy").figure  # each seed's own
 
 
 def test_runs_of_different_kinds_are_refused(tmp_path):

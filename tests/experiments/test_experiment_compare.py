@@ -109,8 +109,9 @@ def test_runs_of_other_seeds_pool_within_each_run(tmp_path):
     assert pooled.value_a == pytest.approx(0.32) and pooled.value_b == pytest.approx(0.18)  # over all 10 records
     # resampled within each run, every resample keeps 6 + 4 records: the difference cannot move
     assert pooled.low == pytest.approx(0.14) and pooled.high == pytest.approx(0.14)
+    assert pooled.per_run == pytest.approx((0.3, -0.1))  # the seeds disagree: the pooled interval does not say so
     alone = compare_methods(seed1, "a", "b", "toxicity", n_boot=50)
-    assert alone.n_runs == 1 and alone.diff == pytest.approx(-0.1)
+    assert alone.n_runs == 1 and alone.diff == pytest.approx(-0.1) and alone.per_run == ()
     with pytest.raises(ConfigError, match="distinct runs"):
         compare_methods([seed0, seed0], "a", "b", "toxicity")
     with pytest.raises(ConfigError, match=r"s2/eval/a/generations_toxicity.jsonl does not exist"):
@@ -142,7 +143,10 @@ def test_cli_prints_a_table_and_reports_errors(tmp_path):
     _write(other_seed, "b", "toxicity", _toxic([0.3, 0.4, 0.5]))
     pooled = CliRunner().invoke(app, ["compare", str(tmp_path), "a", "b", "--pool", str(other_seed), "--n-boot", "50"])
     assert pooled.exit_code == 0, pooled.output
-    assert "| toxicity_mean | a | b | 0.400 | 0.300 | +0.100 | [+0.100, +0.100] | yes | 6 | 2 |" in pooled.output
+    assert (
+        "| toxicity_mean | a | b | 0.400 | 0.300 | +0.100 | [+0.100, +0.100] | yes | 6 | 2 | +0.200, +0.000 |"
+        in pooled.output
+    )
     bad = CliRunner().invoke(app, ["compare", str(tmp_path), "a", "missing"])
     assert bad.exit_code == 2 and "does not exist" in bad.output
 

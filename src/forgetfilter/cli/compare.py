@@ -68,6 +68,7 @@ def compare_command(
                 "excludes 0": "yes" if c.excludes_zero else "no",
                 "prompts": c.n_prompts,
                 "runs": c.n_runs,
+                **({"per run": ", ".join(f"{d:+.3f}" for d in c.per_run)} if c.per_run else {}),
             }
         )
     typer.echo(markdown_table(rows))

@@ -356,7 +356,7 @@ def _verdict(low: float, high: float, expect: str) -> str:
 
 
 def _figure(c: Comparison) -> str:
-    runs = f", {c.n_runs} runs" if c.n_runs > 1 else ""
+    runs = f", {c.n_runs} runs: " + ", ".join(f"{d:+.3f}" for d in c.per_run) if c.per_run else ""
     return (
         f"{c.value_a:.3f} vs {c.value_b:.3f}: {c.diff:+.3f} [{c.low:+.3f}, {c.high:+.3f}] ({c.n_prompts} prompts{runs})"
     )

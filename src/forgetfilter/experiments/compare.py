@@ -41,6 +41,7 @@ class Comparison:
     n_prompts: int  # the prompts the metric reads (s_amb: the ambiguous items; squad_f1: SQuAD's), summed over runs
     n_boot: int  # resamples with a defined value (s_amb is undefined when no answer names a group)
     n_runs: int = 1  # runs (seeds) pooled
+    per_run: tuple[float, ...] = ()  # each pooled run's own difference (the seed-to-seed spread), in run order
 
     @property
     def excludes_zero(self) -> bool:
@@ -212,6 +213,7 @@ def bootstrap_pairs(
         _count(all_a, spec, metric),
         len(diffs),
         len(pairs),
+        tuple(difference(a, b) for a, b in pairs) if len(pairs) > 1 else (),
     )
 
 
