@@ -85,6 +85,7 @@ def test_premise_not_met_in_one_seed_is_reported_and_seeds_pool(tmp_path):
     claims = paper_claims(runs, n_boot=100)
     premise = _by(claims, "M1 learns")
     assert premise.verdict == "not shown" and premise.note == "held in 1 of 2 runs"
+    assert "(2 runs: 1.000, 1.000); gap" in _by(claims, "unsafe examples are forgotten").figure
     assert "80 prompts, 2 runs: +0.300, +0.300)" in _by(claims, "finetuning on D_noisy").figure  # each seed's own
 
 

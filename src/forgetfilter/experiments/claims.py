@@ -163,9 +163,10 @@ def _forgetting(runs: list[Path], n_boot: int = 2000) -> Claim:
     draws = [auroc([(rng.choice(p, len(p)), rng.choice(n, len(n))) for p, n in parts]) for _ in range(n_boot)]
     low, high = np.percentile(draws, [2.5, 97.5])
     gap = float(np.mean([p.mean() - n.mean() for p, n in parts]))
+    each = f" ({len(parts)} runs: {', '.join(f'{auroc([part]):.3f}' for part in parts)})" if len(parts) > 1 else ""
     return Claim(
         *FORGOTTEN,
-        f"{value:.3f} [{low:.3f}, {high:.3f}]; gap {gap:+.3f}",
+        f"{value:.3f} [{low:.3f}, {high:.3f}]{each}; gap {gap:+.3f}",
         _verdict(low - 0.5, high - 0.5, "higher"),
     )
 
