@@ -475,3 +475,36 @@ def test_bbq_parser_validation_names_a_record_without_its_fields(tmp_path):
     bad.write_text('{"method": "m0", "options": ["a", "b", "c"]}\n')
     with pytest.raises(DataError, match=r"labels.jsonl.*line 1.*unknown_index"):
         _script("bbq_parser_validation").read_labels(bad)
+
+
+def test_keep_records_copies_records_and_skips_weights(tmp_path):
+    keep = _script("keep_records")
+    run = tmp_path / "run"
+    (run / "eval" / "m0").mkdir(parents=True)
+    (run / "stages.json").write_text("{}")
+    (run / "eval" / "m0" / "generations_bias.jsonl").write_text('{"a": 1}\n')
+    (run / "models" / "no_filter").mkdir(parents=True)
+    (run / "models" / "no_filter" / "adapter_model.safetensors").write_bytes(b"w" * 10)
+    (run / "models" / "no_filter" / "adapter_config.json").write_text("{}")
+    (run / "filter" / "checkpoint-s1").mkdir(parents=True)
+    (run / "filter" / "checkpoint-s1" / "state.json").write_text("{}")
+    (run / "filter" / "kept.jsonl").write_text("{}\n")
+    (run / "data").mkdir()
+    (run / "data" / "d_noisy.jsonl").write_text("{}\n")
+    assert [str(p) for p in keep.record_files(run, with_inputs=True)[0]] == [
+        "data/d_noisy.jsonl",
+        "eval/m0/generations_bias.jsonl",
+        "filter/kept.jsonl",
+        "stages.json",
+    ]
+    copied = keep.keep_records(run, tmp_path / "kept")
+    assert [str(p) for p in copied] == ["eval/m0/generations_bias.jsonl", "stages.json"]
+    assert (tmp_path / "kept" / "eval" / "m0" / "generations_bias.jsonl").read_text() == '{"a": 1}\n'
+    with pytest.raises(SystemExit, match="never written over"):
+        keep.keep_records(run, tmp_path / "kept")
+    (run / "eval" / "m0" / "big.jsonl").write_bytes(b"x" * 2048)
+    with pytest.raises(SystemExit, match="big.jsonl"):
+        keep.keep_records(run, tmp_path / "kept2", max_mib=0.001)
+    assert not (tmp_path / "kept2").exists()
+    with pytest.raises(SystemExit, match="not a run folder"):
+        keep.keep_records(tmp_path / "kept" / "eval", tmp_path / "kept3")
