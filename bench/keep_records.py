@@ -37,14 +37,12 @@ def _is_input(rel: Path) -> bool:
 def record_files(run: Path, with_inputs: bool = False) -> tuple[list[Path], list[Path]]:
     """(record files to keep, model folders skipped), both relative to ``run``, sorted."""
     skipped = sorted(d.relative_to(run) for d in run.rglob("*") if d.is_dir() and _holds_weights(d))
-    kept = [
-        f.relative_to(run)
-        for f in run.rglob("*")
-        if f.is_file()
-        and f.suffix in RECORD_SUFFIXES
-        and not any(f.relative_to(run).is_relative_to(s) for s in skipped)
-        and (with_inputs or not _is_input(f.relative_to(run)))
-    ]
+    kept = []
+    for f in run.rglob("*"):
+        rel = f.relative_to(run)
+        weights = any(rel.is_relative_to(s) for s in skipped)
+        if f.is_file() and f.suffix in RECORD_SUFFIXES and not weights and (with_inputs or not _is_input(rel)):
+            kept.append(rel)
     return sorted(kept), skipped
 
 
@@ -55,15 +53,16 @@ def keep_records(run: Path, dest: Path, max_mib: float = 5.0, with_inputs: bool 
     if dest.exists():
         raise SystemExit(f"{dest}: exists; records are never written over (choose a new folder)")
     kept, skipped = record_files(run, with_inputs)
-    too_big = [f for f in kept if (run / f).stat().st_size > max_mib * 2**20]
+    mib = {f: (run / f).stat().st_size / 2**20 for f in kept}
+    too_big = [f"{f} ({size:.1f} MiB)" for f, size in mib.items() if size > max_mib]
     if too_big:
-        sizes = ", ".join(f"{f} ({(run / f).stat().st_size / 2**20:.1f} MiB)" for f in too_big)
-        raise SystemExit(f"{run}: record files over {max_mib} MiB: {sizes}; raise --max-mib or leave them out by hand")
+        raise SystemExit(
+            f"{run}: record files over {max_mib} MiB: {', '.join(too_big)}; raise --max-mib or leave them out by hand"
+        )
     for f in kept:
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(run / f, dest / f)
-    total = sum((dest / f).stat().st_size for f in kept) / 2**20
-    print(f"copied {len(kept)} record files ({total:.2f} MiB) from {run} to {dest}")
+    print(f"copied {len(kept)} record files ({sum(mib.values()):.2f} MiB) from {run} to {dest}")
     for s in skipped:
         print(f"skipped model folder: {s}")
     return kept
