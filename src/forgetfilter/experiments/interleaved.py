@@ -64,7 +64,8 @@ def run_interleaved(
     *,
     echo: Echo | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per (arm, round, session) with the safety metrics after it; written to ``points.jsonl``."""
+    """One row per (arm, round, session) with the safety metrics after it; ``points.jsonl`` is rewritten after each
+    session, so a run stopped midway keeps the points it reached."""
     slices = noisy_slices(noisy, settings.rounds)
     state: dict[str, Path | None] = dict.fromkeys(ARMS)
     points: list[dict[str, Any]] = []
@@ -82,18 +83,27 @@ def run_interleaved(
                 start = train_stage(
                     config, kept, settings.noisy, round_dir / "noisy", log, f"{arm}_r{r}_noisy", start=start, echo=echo
                 )
-            points.append(_point(arm, r, "noisy", evaluate_fn(start, round_dir / "eval_noisy", f"{arm}_r{r}_noisy")))
+            points.append(
+                session_point(arm, r, "noisy", evaluate_fn(start, round_dir / "eval_noisy", f"{arm}_r{r}_noisy"))
+            )
             points[-1].update(_accounting(kept, removed))
+            _save(points, run_dir)
             state[arm] = train_stage(
                 config, safe, settings.safe, round_dir / "safe", log, f"{arm}_r{r}_safe", start=start, echo=echo
             )
-            points.append(_point(arm, r, "safe", evaluate_fn(state[arm], round_dir / "eval_safe", f"{arm}_r{r}_safe")))
+            points.append(
+                session_point(arm, r, "safe", evaluate_fn(state[arm], round_dir / "eval_safe", f"{arm}_r{r}_safe"))
+            )
             points[-1]["n_trained"] = len(safe)
+            _save(points, run_dir)
+    return points
+
+
+def _save(points: list[dict[str, Any]], run_dir: Path) -> None:
     from forgetfilter.run_dir import write_atomic
 
     text = "".join(json.dumps(p) + "\n" for p in points)
     distributed.on_main(write_atomic, run_dir / "points.jsonl", text)  # the main process writes
-    return points
 
 
 def _probe(
@@ -119,7 +129,8 @@ def _probe(
     return p1, p2
 
 
-def _point(arm: str, r: int, after: str, metrics: dict[str, Any]) -> dict[str, Any]:
+def session_point(arm: str, r: int, after: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """One interleaved session's row: arm, round, which session it follows, and each suite's headline metric."""
     from forgetfilter.evaluate.registry import HEADLINE
 
     values = {HEADLINE[s]: metrics[s].get(HEADLINE[s]) for s in metrics if s in HEADLINE}
