@@ -182,7 +182,7 @@ def write_tables(run_dir: Path, rows: Sequence[Row], suites: Sequence[str]) -> d
     cells = [flat_row(r, suites) for r in rows]
     paths = {"csv": run_dir / "results.csv", "json": run_dir / "results.json"}
     with paths["csv"].open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(cells[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(cells[0]) if cells else ["method"])  # no row: header only
         writer.writeheader()
         writer.writerows(cells)
     paths["json"].write_text(json.dumps(list(rows), indent=2, default=str) + "\n", encoding="utf-8")
@@ -206,7 +206,7 @@ def write_report(
     the run can show the paper's claims at all (``experiments.verdict``), the report's first section; ``claims``:
     the claims table (``experiments.claims``), the second."""
     paths = write_tables(run_dir, rows, suites)
-    images = {"methods": plot_methods(rows, suites, run_dir / "methods.png")}
+    images = {"methods": plot_methods(rows, suites, run_dir / "methods.png")} if rows else {}
     curves = run_dir / "filter" / "curves.jsonl"
     if curves.is_file():
         from forgetfilter.curves import plot_curves, read_curves
@@ -233,7 +233,8 @@ def write_report(
 
 
 def _sections(rows: Sequence[Row], suites: Sequence[str], points: Sequence[Row], notes: Sequence[str]) -> list:
-    sections = [("Results", markdown_table([flat_row(r, suites) for r in rows]))]
+    table = markdown_table([flat_row(r, suites) for r in rows]) if rows else "no method evaluated in this run"
+    sections = [("Results", table)]
     compared = comparisons(rows, suites)
     if compared:
         sections.append(("ForgetFilter against the baselines", "\n".join(compared)))

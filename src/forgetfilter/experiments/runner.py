@@ -27,7 +27,6 @@ from forgetfilter.experiments.inputs import StudyData, prepare_data, safety_suit
 from forgetfilter.experiments.methods import METHODS, MethodSelection
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
 from forgetfilter.pipeline import StageLog, record_precision
-from forgetfilter.training import SessionSettings
 
 NEEDS_FILTER_RUN = {"m1", "m2", "forgetfilter", "random_filter"}
 
@@ -99,7 +98,7 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     source = resolve_model(config.model)  # converted already: the sessions loaded it
     versions = {**collect_versions(config.model, source, inputs), "precision": precision.to_dict()}
     distributed.on_main(write_atomic, run_dir / "versions.json", json.dumps(versions, indent=2) + "\n")
-    paths = distributed.on_main(_report, config, run_dir, rows, suites, points, data)
+    paths = distributed.on_main(_report, config, run_dir, rows, points, data)
     return ExperimentResult(run_dir, rows, points, paths)
 
 
@@ -206,11 +205,12 @@ def evaluate_method(
     return row
 
 
-def _n_train(model: str, data: StudyData, selections: dict[str, MethodSelection]) -> int:
+def _n_train(model: str, data: StudyData, selections: dict[str, MethodSelection]) -> int | None:
     """Examples the evaluated model was finetuned on (M2: D_noisy then D_safe)."""
-    if model in selections:
-        return len(data.noisy) - selections[model].n_removed
-    return {"m0": 0, "m1": len(data.noisy)}.get(model, len(data.noisy) + len(data.safe))
+    from forgetfilter.experiments.study_report import n_trained
+
+    removed = selections[model].n_removed if model in selections else None
+    return n_trained(model, len(data.noisy), len(data.safe), removed)
 
 
 def run_interleaved_study(
@@ -241,44 +241,18 @@ def run_interleaved_study(
     )
 
 
-def _session_length(session: SessionSettings) -> str:
-    """How long a session trains, as a report note."""
-    if session.until == "learned":
-        return f"until learned (tolerance {session.tolerance:g}, at most {session.max_epochs:g} epochs)"
-    return f"{session.max_steps} steps" if session.max_steps else f"{session.epochs:g} epochs"
-
-
 def _report(
-    config: ExperimentConfig,
-    run_dir: Path,
-    rows: list[dict[str, Any]],
-    suites: list[str],
-    points: list,
-    data: StudyData,
+    config: ExperimentConfig, run_dir: Path, rows: list[dict[str, Any]], points: list, data: StudyData
 ) -> dict[str, Path]:
-    from forgetfilter.experiments.claims import claims_table, paper_claims
-    from forgetfilter.experiments.verdict import harm_verdicts, premise_verdict
-    from forgetfilter.report import write_report
+    from forgetfilter.experiments.study_report import write_study_report
 
-    claims = paper_claims([run_dir])
-    verdicts = [premise_verdict(run_dir), *harm_verdicts(claims)]
-    notes = [
-        f"kind: {config.kind}; model: {config.model or 'smollm2-135m-instruct'}; seed: {config.seed}",
-        f"D_noisy: {len(data.noisy)} examples ({data.files['d_noisy']}); D_safe: {len(data.safe)}",
-        f"signal: {config.filter.signal}; S1: {_session_length(config.filter.s1)}; "
-        f"S1+: {_session_length(config.filter.s1_plus)}",
-        f"evaluation: {config.eval.n} prompts per suite, toxicity scorer {config.eval.scorer}",
-        f"self-correction cue: {config.cue or default_cue(config.kind)!r}",
-        "config: config.resolved.yaml; versions: versions.json; stage times: stages.json, filter/stages.json",
-    ]
-    return write_report(
+    return write_study_report(
+        config,
         run_dir,
-        title=f"ForgetFilter study: {config.kind}",
-        rows=rows,
-        suites=suites,
-        points=points,
-        notes=notes,
-        verdicts=verdicts,
-        claims=claims_table(claims),
-        next_command=f"forgetfilter filter --data {data.files['d_noisy']} --safe {data.files['d_safe']} --out RUN",
+        rows,
+        points,
+        n_noisy=len(data.noisy),
+        n_safe=len(data.safe),
+        d_noisy=str(data.files["d_noisy"]),
+        d_safe=str(data.files["d_safe"]),
     )
