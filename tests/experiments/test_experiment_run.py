@@ -174,3 +174,74 @@ def test_rerun_with_another_config_is_refused(study, tiny_model_dir, data_dir):
     result = _invoke(study["config"], study["run"], tiny_model_dir, data_dir, "data.n=20")
     assert result.exit_code == 2
     assert "holds a run with a different config (data.n: 16 -> 20)" in result.output.replace("\n", "")
+
+
+REPORT_FILES = ("results.md", "results.csv", "results.json", "report.html")
+
+
+def _records_copy(run, dest):
+    """The run's records as bench/keep_records.py keeps them would do; a plain copy without the report files."""
+    import shutil
+
+    shutil.copytree(run, dest)
+    for name in REPORT_FILES:
+        (dest / name).unlink()
+    for png in dest.glob("*.png"):
+        png.unlink()
+    return dest
+
+
+def test_report_rebuilds_the_finished_run_from_its_records(study, tmp_path):
+    copy = _records_copy(study["run"], tmp_path / "copy")
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    rebuilt = {r["method"]: r for r in json.loads((copy / "results.json").read_text())}
+    assert rebuilt == study["rows"]
+    original = (study["run"] / "results.md").read_text().replace(str(study["run"]), str(copy))  # data paths named
+    assert (copy / "results.md").read_text() == original
+    assert (copy / "results.csv").read_text() == (study["run"] / "results.csv").read_text()
+    assert "| forgetfilter |" in result.output and "partial" not in result.output
+
+
+def test_report_of_a_stopped_run_says_what_is_missing_first(study, tmp_path):
+    import shutil
+
+    copy = _records_copy(study["run"], tmp_path / "copy")
+    shutil.rmtree(copy / "eval" / "oracle")
+    shutil.rmtree(copy / "interleaved" / "forgetfilter" / "round2" / "eval_safe")
+    (copy / "interleaved" / "points.jsonl").unlink()  # a run stopped before the study's end wrote none
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((copy / "results.json").read_text())
+    assert [r["method"] for r in rows] == [m for m in METHODS if m != "oracle"]
+    first = (copy / "results.md").read_text().split("## ")[1]
+    assert "partial run**: not evaluated yet: oracle" in first
+    assert "partial run**: 1 interleaved sessions not evaluated yet" in first
+    assert "not evaluated yet: oracle" in result.output
+    table = (copy / "results.md").read_text().split("## Interleaved training")[1]
+    assert table.count("| no_filter |") == 4 and table.count("| forgetfilter |") == 3
+
+
+def test_report_of_an_interleaved_only_run(study, tmp_path):
+    import shutil
+
+    import yaml
+
+    copy = _records_copy(study["run"], tmp_path / "copy")
+    shutil.rmtree(copy / "eval")
+    config = yaml.safe_load((copy / "config.resolved.yaml").read_text())
+    config["methods"] = []
+    (copy / "config.resolved.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((copy / "results.json").read_text()) == []
+    assert "no method evaluated" in result.output and "interleaved: 8 sessions evaluated" in result.output
+    assert (copy / "interleaved.png").is_file() and not (copy / "methods.png").exists()
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{tmp_path} is not an experiment run folder: no config.resolved.yaml in it" in result.output.replace(
+        "\n", ""
+    )

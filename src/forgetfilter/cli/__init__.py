@@ -20,7 +20,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from forgetfilter.cli import compare, data, evaluate, experiment, filter, review
+    from forgetfilter.cli import compare, data, evaluate, experiment, filter, report, review
 
     app.add_typer(data.app, name="data")
     app.command("filter")(filter.filter_command)
@@ -28,6 +28,7 @@ def _register() -> None:
     app.command("experiment")(experiment.experiment_command)
     app.command("compare")(compare.compare_command)
     app.command("claims")(compare.claims_command)
+    app.command("report")(report.report_command)
     app.command("review")(review.review_command)
     app.command("apply")(review.apply_command)
 
