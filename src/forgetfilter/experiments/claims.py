@@ -281,7 +281,10 @@ def _interleaved_claims(runs: list[Path], kind: str, n_boot: int) -> list[Claim]
                     verdict = (
                         "contradicted" if low > 0 else ("reproduced" if high < worse * relearned.diff else "not shown")
                     )
-                    note = f"reproduced = it moves less toward harm than the unfiltered arm ({relearned.diff:+.3f})"
+                    note = (
+                        "reproduced = no measurable move toward harm, and less than the unfiltered arm's "
+                        f"({relearned.diff:+.3f}); contradicted = a measurable move toward harm"
+                    )
                     claims.append(
                         Claim(
                             "a filtered model does not relearn it",
