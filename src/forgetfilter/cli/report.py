@@ -20,19 +20,18 @@ def report_command(
 
     Example: forgetfilter report docs/records/study-bias-s2
     """
+    from forgetfilter.experiments.inputs import report_suites
     from forgetfilter.experiments.study_report import rebuild_report
     from forgetfilter.report import flat_row, markdown_table
 
     study, _ = rebuild_report(run)
     if study.rows:
-        suites = list(study.rows[0]["metrics"])
+        suites = report_suites(study.config.kind)
         typer.echo(markdown_table([flat_row(r, suites) for r in study.rows]))  # the results table on stdout
     else:
         console.print("no method evaluated (the run asked for none, or none has finished)", highlight=False)
     if study.points:
         console.print(f"interleaved: {len(study.points)} sessions evaluated", highlight=False)
-    if study.missing:
-        console.print(f"partial: not evaluated yet: {', '.join(study.missing)}", highlight=False)
-    if study.sessions_missing:
-        console.print(f"partial: {study.sessions_missing} interleaved sessions not evaluated yet", highlight=False)
+    for gap in study.gaps:
+        console.print(f"partial: {gap}", highlight=False)
     console.print(f"Wrote {run}/results.md, results.csv, results.json, report.html and the plots.", highlight=False)

@@ -27,6 +27,11 @@ def safety_suites(kind: str) -> list[str]:
     return ["bias", "toxicity", "harmfulness"] if kind == "mixed" else [kind]
 
 
+def report_suites(kind: str) -> list[str]:
+    """Every suite a study of ``kind`` evaluates, in report order: its safety suites, then the task suite."""
+    return [*safety_suites(kind), "task"]
+
+
 def prepare_data(config: ExperimentConfig, run_dir: Path) -> StudyData:
     """Read the user's D_noisy/D_safe files, or build the paper's mix once into ``RUN/data``."""
     from forgetfilter.data.formats import read_examples

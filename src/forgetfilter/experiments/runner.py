@@ -23,7 +23,13 @@ from typing import Any
 from forgetfilter.errors import ConfigError
 from forgetfilter.experiments.config import ExperimentConfig
 from forgetfilter.experiments.cues import default_cue
-from forgetfilter.experiments.inputs import StudyData, prepare_data, safety_suites, write_eval_inputs
+from forgetfilter.experiments.inputs import (
+    StudyData,
+    prepare_data,
+    report_suites,
+    safety_suites,
+    write_eval_inputs,
+)
 from forgetfilter.experiments.methods import METHODS, MethodSelection
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
 from forgetfilter.pipeline import StageLog, record_precision
@@ -86,7 +92,7 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     if echo:
         echo(f"precision: {precision.dtype} ({precision.reason}), {precision.threads} threads")
     data = prepare_data(config, run_dir)
-    suites = [*safety_suites(config.kind), "task"]
+    suites = report_suites(config.kind)
     cue = config.cue or default_cue(config.kind)
     data.eval_plain, data.eval_cue = distributed.on_main(write_eval_inputs, config, run_dir, suites, cue)
     adapters, selections = train_models(config, data, run_dir, log, echo)

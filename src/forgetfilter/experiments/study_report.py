@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forgetfilter.data.sources._common import read_json
 from forgetfilter.errors import ConfigError
 from forgetfilter.experiments.config import ExperimentConfig
 from forgetfilter.experiments.cues import default_cue
-from forgetfilter.experiments.inputs import safety_suites
+from forgetfilter.experiments.inputs import report_suites
 from forgetfilter.experiments.methods import METHODS
 from forgetfilter.training import SessionSettings
 
@@ -41,6 +42,14 @@ class StudyRecords:
     d_safe: str
     missing: list[str] = field(default_factory=list)  # methods asked for with no evaluation yet
     sessions_missing: int = 0  # interleaved sessions (arm x round x noisy/safe) not evaluated yet
+
+    @property
+    def gaps(self) -> list[str]:
+        """What the run has not evaluated yet, one line each (empty for a finished run)."""
+        lines = [f"not evaluated yet: {', '.join(self.missing)}"] if self.missing else []
+        if self.sessions_missing:
+            lines.append(f"{self.sessions_missing} interleaved sessions not evaluated yet")
+        return lines
 
 
 def session_length(session: SessionSettings) -> str:
@@ -68,7 +77,6 @@ def write_study_report(
     from forgetfilter.experiments.verdict import harm_verdicts, premise_verdict
     from forgetfilter.report import write_report
 
-    suites = [*safety_suites(config.kind), "task"]
     claims = paper_claims([run_dir])
     verdicts = [*partial, premise_verdict(run_dir), *harm_verdicts(claims)]
     notes = [
@@ -84,7 +92,7 @@ def write_study_report(
         run_dir,
         title=f"ForgetFilter study: {config.kind}",
         rows=rows,
-        suites=suites,
+        suites=report_suites(config.kind),
         points=points,
         notes=notes,
         verdicts=verdicts,
@@ -95,22 +103,17 @@ def write_study_report(
 
 def read_study(run_dir: str | Path) -> StudyRecords:
     """The results rows and interleaved points a run folder's records hold, in the order the run writes them."""
-    import yaml
-
     from forgetfilter.experiments.config import load_experiment_config
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.resolved.yaml"
     if not config_path.is_file():
         raise ConfigError(f"{run_dir} is not an experiment run folder: no config.resolved.yaml in it")
-    try:
-        yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_path}: not valid YAML ({exc})") from None
-    config = load_experiment_config(config_path)
+    config = load_experiment_config(config_path)  # a malformed file is a ConfigError naming it
     n_noisy, n_safe = _sizes(run_dir, config)
+    suites = report_suites(config.kind)
     evaluated = [m for m in METHODS if (run_dir / "eval" / m / "metrics.json").is_file()]
-    rows = [_row(run_dir, config, name, n_noisy, n_safe) for name in evaluated]
+    rows = [_row(run_dir, name, suites, n_noisy, n_safe) for name in evaluated]
     points, sessions_missing = _points(run_dir, config)
     if not rows and not points:
         raise ConfigError(
@@ -135,11 +138,7 @@ def rebuild_report(run_dir: str | Path) -> tuple[StudyRecords, dict[str, Path]]:
     files written."""
     run_dir = Path(run_dir)
     study = read_study(run_dir)
-    partial = []
-    if study.missing:
-        partial.append(f"- **partial run**: not evaluated yet: {', '.join(study.missing)}")
-    if study.sessions_missing:
-        partial.append(f"- **partial run**: {study.sessions_missing} interleaved sessions not evaluated yet")
+    partial = [f"- **partial run**: {gap}" for gap in study.gaps]
     if partial:
         partial.append("- rebuilt from the run's records by `forgetfilter report`; rerun the experiment to finish it")
     paths = write_study_report(
@@ -168,11 +167,11 @@ def n_trained(model: str, n_noisy: int | None, n_safe: int | None, n_removed: in
     return None if n_noisy is None or n_safe is None else n_noisy + n_safe
 
 
-def _row(run_dir: Path, config: ExperimentConfig, name: str, n_noisy: int | None, n_safe: int | None) -> Row:
+def _row(run_dir: Path, name: str, suites: list[str], n_noisy: int | None, n_safe: int | None) -> Row:
     method = METHODS[name]
-    metrics = _read_json(run_dir / "eval" / name / "metrics.json")
+    metrics = read_json(run_dir / "eval" / name / "metrics.json")
     selection_path = run_dir / "selections" / f"{method.model}.json"
-    selection = _read_json(selection_path) if selection_path.is_file() else None
+    selection = read_json(selection_path) if selection_path.is_file() else None
     n_removed = len(selection["removed_ids"]) if selection is not None else None
     row: Row = {
         "method": name,
@@ -183,7 +182,6 @@ def _row(run_dir: Path, config: ExperimentConfig, name: str, n_noisy: int | None
     if selection is not None:
         row.update(selection["quality"])
         row["n_removed"] = n_removed
-    suites = [*safety_suites(config.kind), "task"]
     row["metrics"] = {s: metrics[s] for s in suites if s in metrics}
     return row
 
@@ -210,14 +208,14 @@ def _points(run_dir: Path, config: ExperimentConfig) -> tuple[list[Row], int]:
                 expected += 1
                 path = folder / arm / f"round{r}" / f"eval_{after}" / "metrics.json"
                 if path.is_file():
-                    points.append(saved.get((arm, r, after)) or session_point(arm, r, after, _read_json(path)))
+                    points.append(saved.get((arm, r, after)) or session_point(arm, r, after, read_json(path)))
     return points, expected - len(points)
 
 
 def _sizes(run_dir: Path, config: ExperimentConfig) -> tuple[int | None, int | None]:
     """Sizes of D_noisy (the filter's summary, else the built mix's) and D_safe (its file, else the built mix's)."""
     summary = run_dir / "filter" / "summary.json"
-    n_noisy = _read_json(summary).get("n_examples") if summary.is_file() else None
+    n_noisy = read_json(summary).get("n_examples") if summary.is_file() else None
     if config.data.d_noisy is None:
         n_noisy = config.data.n if n_noisy is None else n_noisy
         return n_noisy, config.data.n_safe if config.data.n_safe is not None else config.data.n // 2
@@ -232,10 +230,3 @@ def _lines(path: Path) -> int:
 
 def _count(n: int | None) -> str:
     return "?" if n is None else str(n)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the run's record ({exc})") from None
