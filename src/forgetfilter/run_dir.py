@@ -59,9 +59,7 @@ def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
             old = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             raise ConfigError(f"{path} is damaged; delete {run_dir} (or the file) and run again") from None
-        new = json.loads(json.dumps(print_))  # the same JSON types as what was read back
-        old = _with_new_defaults(old)
-        changed = _differences(old, new)
+        changed = fingerprint_differences(old, print_)
         if changed:
             diffs = "; ".join(f"{key}: {_short(was)} -> {_short(now)}" for key, was, now in changed[:4])
             raise ConfigError(
@@ -76,6 +74,12 @@ def claim_run_dir(run_dir: Path, print_: dict[str, Any]) -> None:
         write_atomic(path, json.dumps(print_, indent=2) + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot write to --out {run_dir}: {exc.strerror or exc}") from None
+
+
+def fingerprint_differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every setting of fingerprint ``new`` that differs from ``old`` (as read
+    back from a folder, settings added since filled in at the value that older version used)."""
+    return _differences(_with_new_defaults(old), json.loads(json.dumps(new)))  # the JSON types of what was read
 
 
 _DATA_KEYS = ("d_noisy", "d_safe")  # fingerprints of the data: compared whole, never key by key

@@ -245,3 +245,70 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert f"{tmp_path} is not an experiment run folder: no config.resolved.yaml in it" in result.output.replace(
         "\n", ""
     )
+
+
+def _filter_records(study, dest):
+    """The study's RUN/filter without its adapters (as kept records hold it)."""
+    import shutil
+
+    shutil.copytree(study["run"] / "filter", dest, ignore=shutil.ignore_patterns("s1", "s1_plus"))
+    return dest
+
+
+def test_filter_from_reuses_the_selection_without_the_filter_sessions(study, tiny_model_dir, data_dir, tmp_path):
+    import forgetfilter.training as training
+
+    source = _filter_records(study, tmp_path / "records")
+    sessions: list[str] = []
+    real = training.train_session
+
+    def counting(*args, desc="train", **kwargs):
+        sessions.append(desc)
+        return real(*args, desc=desc, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the filter scored examples again")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "train_session", counting)
+        patch.setattr("forgetfilter.signals.compute_signals", refuse)
+        args = (f"filter_from={source}", "methods=[forgetfilter,random_filter]", "interleaved.rounds=0")
+        result = _invoke(study["config"], tmp_path / "run", tiny_model_dir, data_dir, *args)
+    assert result.exit_code == 0, result.output
+    assert sorted(sessions) == ["forgetfilter", "random_filter"]
+    new, old = tmp_path / "run" / "selections", study["run"] / "selections"
+    for name in ("forgetfilter", "random_filter"):
+        assert json.loads((new / f"{name}.json").read_text()) == json.loads((old / f"{name}.json").read_text())
+    reused = json.loads((tmp_path / "run" / "filter" / "reused_from.json").read_text())
+    assert reused["source"] == str(source.resolve())
+    assert (tmp_path / "run" / "filter" / "summary.json").read_bytes() == (source / "summary.json").read_bytes()
+    assert "selection reused from" in result.output
+    assert f"ForgetFilter selection reused from {source} (filter/reused_from.json)" in (
+        tmp_path / "run" / "results.md"
+    ).read_text().replace("\n", "")
+
+
+def test_filter_from_of_other_data_is_refused_before_training(study, tiny_model_dir, data_dir, tmp_path):
+    source = _filter_records(study, tmp_path / "records")
+    args = (f"filter_from={source}", "methods=[forgetfilter]", "data.n=20")
+    result = _invoke(study["config"], tmp_path / "run", tiny_model_dir, data_dir, *args)
+    assert result.exit_code == 2
+    assert f"filter_from: {source} was run on other data or settings (d_noisy" in result.output.replace("\n", "")
+    assert not (tmp_path / "run" / "sessions").exists()
+
+
+@pytest.mark.parametrize(
+    ("remove", "methods", "message"),
+    [
+        ("scores.jsonl", "[forgetfilter]", "has no scores.jsonl: not a finished ForgetFilter run"),
+        (None, "[no_filter,forgetfilter,sequential]", "methods no_filter, sequential evaluate the filter's own models"),
+    ],
+)
+def test_filter_from_errors(study, tiny_model_dir, data_dir, tmp_path, remove, methods, message):
+    source = _filter_records(study, tmp_path / "records")
+    if remove:
+        (source / remove).unlink()
+    result = _invoke(study["config"], tmp_path / "run", tiny_model_dir, data_dir, f"filter_from={source}",
+                     f"methods={methods}")  # fmt: skip
+    assert result.exit_code == 2
+    assert message in result.output.replace("\n", "")

@@ -72,6 +72,7 @@ class ExperimentConfig:
     seed: int = 0  # data mix, random filter and evaluation prompts
     methods: tuple[str, ...] = tuple(METHODS)
     cue: str | None = None  # moral self-correction cue; None = the kind's default (experiments.cues)
+    filter_from: str | None = None  # an earlier run's RUN/filter (weights not needed): reuse its selection
     data: DataSettings = field(default_factory=DataSettings)
     filter: FilterConfig = field(default_factory=FilterConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
@@ -88,6 +89,11 @@ class ExperimentConfig:
             self.filter.check_cut()
         except ConfigError as error:
             raise ConfigError(f"filter: {error}") from None
+        if self.filter_from is not None and (needs := [m for m in self.methods if METHODS[m].model in ("m1", "m2")]):
+            raise ConfigError(
+                f"methods {', '.join(needs)} evaluate the filter's own models (M1, M2), which filter_from does not "
+                "train; drop them or filter_from"
+            )
         if self.filter.model is not None:
             raise ConfigError("set the model with the top-level key `model`, not filter.model")
         if (self.data.d_noisy is None) != (self.data.d_safe is None):

@@ -31,6 +31,7 @@ from forgetfilter.experiments.inputs import (
     write_eval_inputs,
 )
 from forgetfilter.experiments.methods import METHODS, MethodSelection
+from forgetfilter.experiments.reuse import copy_reused_filter, load_reused_filter
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
 from forgetfilter.pipeline import StageLog, record_precision
 
@@ -122,13 +123,19 @@ def train_models(
     needed = {METHODS[m].model for m in config.methods}
     fcfg = config.filter_config()
     adapters: dict[str, Path | None] = {"m0": None}
-    result = None
-    if needed & NEEDS_FILTER_RUN:
+    forgetfilter = None
+    if config.filter_from is not None:
+        forgetfilter = load_reused_filter(config.filter_from, fcfg, data.noisy, data.safe)
+        distributed.on_main(copy_reused_filter, config.filter_from, run_dir / "filter")
+        if echo:
+            echo(f"ForgetFilter selection reused from {config.filter_from} ({forgetfilter.n_removed} removed)")
+    elif needed & NEEDS_FILTER_RUN:
         if echo:
             echo("ForgetFilter run: S1 (M1), scoring, S1+ (M2), scoring")
         result = find_unsafe_examples(data.noisy, data.safe, config=fcfg, out_dir=run_dir / "filter")
+        forgetfilter = MethodSelection("forgetfilter", result.mask, result.scores)
         adapters["m1"], adapters["m2"] = run_dir / "filter/s1/adapter", run_dir / "filter/s1_plus/adapter"
-    selections = select_all(config, data, result, needed)
+    selections = select_all(config, data, forgetfilter, needed)
     for name, selection in selections.items():
         distributed.on_main(_write_selection, run_dir / "selections" / f"{name}.json", selection, data)
         kept = selection.kept(data.noisy)
@@ -142,14 +149,16 @@ def train_models(
     return adapters, selections
 
 
-def select_all(config: ExperimentConfig, data: StudyData, result: Any, needed: set[str]) -> dict[str, MethodSelection]:
+def select_all(
+    config: ExperimentConfig, data: StudyData, forgetfilter: MethodSelection | None, needed: set[str]
+) -> dict[str, MethodSelection]:
     """The selection of every filter method asked for; the random filter removes as many as ForgetFilter."""
     from forgetfilter.evaluate.toxicity import get_scorer
     from forgetfilter.experiments.methods import classifier_selection, oracle_selection, random_selection
 
     out: dict[str, MethodSelection] = {}
-    if result is not None:
-        out["forgetfilter"] = MethodSelection("forgetfilter", result.mask, result.scores)
+    if forgetfilter is not None:
+        out["forgetfilter"] = forgetfilter
     if "classifier_filter" in needed:
         settings = config.classifier
         scorer = get_scorer(settings.scorer, checkpoint=config.eval.detoxify_checkpoint)

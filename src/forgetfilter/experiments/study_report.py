@@ -88,6 +88,8 @@ def write_study_report(
         f"self-correction cue: {config.cue or default_cue(config.kind)!r}",
         "config: config.resolved.yaml; versions: versions.json; stage times: stages.json, filter/stages.json",
     ]
+    if config.filter_from is not None:
+        notes.insert(3, f"ForgetFilter selection reused from {config.filter_from} (filter/reused_from.json), not rerun")
     return write_report(
         run_dir,
         title=f"ForgetFilter study: {config.kind}",

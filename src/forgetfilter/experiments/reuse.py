@@ -1,0 +1,102 @@
+"""Reuse a finished ForgetFilter run's selection (``filter_from``) instead of training M1 and M2 again.
+
+An earlier run of the same data and settings (its ``RUN/filter`` folder, or kept records of it without weights)
+already decided which examples ForgetFilter removes. Baselines added later (replay, the random filter, the oracle)
+can then be trained and compared against that same selection without the filter's sessions. The folder must hold
+``fingerprint.json`` matching this run's model, sessions and data, and ``scores.jsonl`` with one row per example of
+D_noisy; its files are copied into ``RUN/filter`` (with ``reused_from.json``) so the report reads them as its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forgetfilter.config import FilterConfig
+from forgetfilter.data.sources._common import read_json
+from forgetfilter.errors import ConfigError, DataError
+from forgetfilter.examples import Example
+from forgetfilter.experiments.methods import MethodSelection
+from forgetfilter.run_dir import FINGERPRINT, fingerprint, fingerprint_differences, write_atomic
+
+REUSED = "reused_from.json"
+COPIED = ("config.json", "fingerprint.json", "scores.jsonl", "summary.json", "summary.md", "stages.json")
+COPIED_IF_THERE = (
+    "scores_m0.json",
+    "scores_m1.json",
+    "scores_m2.json",
+    "curves.jsonl",
+    "curves.png",
+    "forgetting_hist.png",
+)
+
+
+def load_reused_filter(
+    source: str | Path, config: FilterConfig, noisy: list[Example], safe: list[Example]
+) -> MethodSelection:
+    """ForgetFilter's selection read from ``source``; a ConfigError/DataError naming the file when the folder is
+    not a finished filter run of this same data and these same settings."""
+    source = Path(source)
+    if not source.is_dir():
+        raise ConfigError(f"filter_from: {source} is not a folder (give an earlier run's RUN/filter)")
+    for name in COPIED:
+        if not (source / name).is_file():
+            raise ConfigError(f"filter_from: {source} has no {name}: not a finished ForgetFilter run")
+    changed = fingerprint_differences(read_json(source / FINGERPRINT), fingerprint(config, noisy, safe))
+    if changed:
+        diffs = "; ".join(f"{key}: {was!r:.60} -> {now!r:.60}" for key, was, now in changed[:4])
+        raise ConfigError(f"filter_from: {source} was run on other data or settings ({diffs})")
+    rows = _read_rows(source / "scores.jsonl")
+    by_id = {row["id"]: row for row in rows}
+    missing = [ex.id for ex in noisy if ex.id not in by_id]
+    if missing or len(by_id) != len(noisy):
+        raise DataError(
+            f"scores.jsonl has {len(by_id)} examples for a D_noisy of {len(noisy)}"
+            + (f"; missing ids: {', '.join(missing[:3])}" if missing else ""),
+            path=source / "scores.jsonl",
+        )
+    mask = np.array([bool(by_id[ex.id]["removed"]) for ex in noisy], dtype=bool)
+    scores = np.array([float(by_id[ex.id]["forgetting"]) for ex in noisy])
+    return MethodSelection("forgetfilter", mask, scores)
+
+
+def copy_reused_filter(source: str | Path, dest: Path) -> None:
+    """The source's outputs copied into ``dest`` (this run's ``RUN/filter``), with ``reused_from.json`` naming the
+    source and the sha256 of its scores; nothing is copied over a folder that holds another run's files."""
+    source = Path(source)
+    marker = {"source": str(source.resolve()), "scores_sha256": _sha256(source / "scores.jsonl")}
+    if (dest / REUSED).is_file():
+        if read_json(dest / REUSED) != marker:
+            raise ConfigError(f"{dest} reuses another filter run ({dest / REUSED}); use another --out")
+        return
+    if dest.exists() and any(dest.iterdir()):
+        raise ConfigError(f"{dest} holds a filter run of its own; use another --out to reuse {source}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in (*COPIED, *COPIED_IF_THERE):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, dest / name)
+    write_atomic(dest / REUSED, json.dumps(marker, indent=2) + "\n")
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"malformed JSON: {exc.msg}", path=path, line=number) from None
+        if not isinstance(row, dict) or not {"id", "removed", "forgetting"} <= set(row):
+            raise DataError("a row needs id, removed and forgetting", path=path, line=number)
+        rows.append(row)
+    return rows
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
