@@ -1,7 +1,6 @@
 """Data selection of each method, the self-correction cue, and interleaved slices (no model needed)."""
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from forgetfilter.experiments.inputs import StudyData, prepare_data
 from forgetfilter.experiments.interleaved import noisy_slices
 from forgetfilter.experiments.methods import (
     METHODS,
+    MethodSelection,
     classifier_selection,
     oracle_selection,
     random_selection,
@@ -77,10 +77,10 @@ def test_classifier_filter_uses_the_scorer_and_keywords():
 def test_random_filter_takes_forgetfilters_budget():
     examples = _examples()
     mask = np.array([True, False, True, False, False, True, False, False, False, False])
-    result = SimpleNamespace(mask=mask, scores=mask.astype(float))
+    forgetfilter = MethodSelection("forgetfilter", mask, mask.astype(float))
     config = ExperimentConfig(kind="bias", seed=5)
     data = StudyData(examples, examples[:2], {})
-    selections = select_all(config, data, result, {"forgetfilter", "random_filter", "oracle"})
+    selections = select_all(config, data, forgetfilter, {"forgetfilter", "random_filter", "oracle"})
     assert set(selections) == {"forgetfilter", "random_filter", "oracle"}
     assert selections["random_filter"].n_removed == selections["forgetfilter"].n_removed == 3
     assert selections["oracle"].n_removed == 4
