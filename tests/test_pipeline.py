@@ -1,6 +1,7 @@
 """The filter run end to end on the tiny model: files written, accounting, resume, errors."""
 
 import json
+import sys
 from dataclasses import replace
 
 import pytest
@@ -293,3 +294,20 @@ def test_canaries_train_in_s1_not_in_s1_plus_and_set_the_cut(tiny_model_dir, tmp
         find_unsafe_examples(noisy, safe, model=str(tiny_model_dir), canaries=6)
     with pytest.raises(ConfigError, match="threshold_method canary needs canaries"):
         find_unsafe_examples(noisy, safe, model=str(tiny_model_dir), threshold_method="canary")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_release_freed_memory_gives_freed_heap_pages_back():
+    import psutil
+
+    from forgetfilter.pipeline import release_freed_memory
+
+    process = psutil.Process()
+    blocks = [bytearray(1000) for _ in range(300_000)]  # ~300 MiB in malloc'd chunks below the mmap threshold
+    pin = bytearray(1000)  # allocated last: the heap's top cannot shrink by itself when the blocks are freed
+    del blocks
+    held = process.memory_info().rss
+    release_freed_memory()
+    released = process.memory_info().rss
+    assert held - released > 200 * 2**20, (held, released)
+    del pin

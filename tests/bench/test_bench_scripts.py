@@ -390,6 +390,17 @@ def test_training_memory_reports_every_variant_from_fresh_processes(tiny_model_d
     assert "| gradient checkpointing |" in _section(md, "training_memory.py")
 
 
+@pytest.mark.slow  # two fresh processes
+def test_session_memory_reports_both_variants_after_every_session(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--dtype", "float32", "--limit", "8"]
+    results = _script("session_memory").main([*argv, "--steps", "1", "--sessions", "2", "--out-md", str(md)])
+    assert list(results) == ["released after each stage", "kept (no release)"]
+    for figures in results.values():
+        assert len(figures["after"]) == 2 and figures["peak"] >= max(figures["after"]) > 0
+    assert "| kept (no release) |" in _section(md, "session_memory.py")
+
+
 def test_token_categories_mark_tweet_noise_by_character_span():
     categories = _script("token_nll").token_categories
     text = "RT @user_1: so funny &#128514; see http://t.co/x ok"

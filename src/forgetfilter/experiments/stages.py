@@ -68,6 +68,7 @@ def eval_stage(
         return done
     from forgetfilter.evaluate.suite import evaluate
     from forgetfilter.models import load_model
+    from forgetfilter.pipeline import release_freed_memory
 
     if echo:
         echo(f"evaluating {name}: {', '.join(suites)}")
@@ -88,4 +89,6 @@ def eval_stage(
         run_info={"method": name, "adapter": adapter or "", "eval_dir": eval_dir},
     )
     log.record(name, seconds=time.perf_counter() - started, prompts=float(n * len(suites)))
+    del model, tokenizer
+    release_freed_memory()
     return json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))  # NaN stored as null, as on resume
