@@ -199,3 +199,13 @@ def test_a_method_missing_from_one_pooled_run_is_named_not_dropped(tmp_path):
     assert "2 runs" in _by(claims, "ForgetFilter is safer than no safety measure").figure  # the rest still pools
     alone = paper_claims([runs[1]], n_boot=50)  # a single run without replay: nothing to say about it
     assert not [c for c in alone if "replay" in c.measure]
+
+
+def test_runs_of_baselines_alone_still_compare_forgetfilter_with_replay(tmp_path):
+    """Runs that reuse a filter's selection (filter_from) hold no m0 or no_filter: the harm rows are left out, the
+    method rows they can compute are not."""
+    levels = {"forgetfilter": 0.1, "replay": 0.2, "oracle": 0.1}
+    claims = paper_claims([_run(tmp_path / "s2", levels), _run(tmp_path / "s3", levels)], n_boot=200)
+    replay = _by(claims, "ForgetFilter is safer than replay")
+    assert replay.verdict == "reproduced" and "-0.500" in replay.figure
+    assert not [c for c in claims if c.claim.startswith(("finetuning on D_noisy", "ForgetFilter is safer than no"))]

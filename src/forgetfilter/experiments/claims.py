@@ -174,17 +174,19 @@ def _forgetting(runs: list[Path], n_boot: int = 2000) -> Claim:
 def _safety_claims(runs: list[Path], suite: str, evaluated: list[set[str]], premise: Claim, n_boot: int) -> list[Claim]:
     spec = REGISTRY[suite]
     zero_best = spec.better == "zero"
-    if not _in_every_run(evaluated, {"m0", "no_filter"}):
-        return _partly_pooled(HARM, f"{suite}: no filter − M0", runs, evaluated, {"m0", "no_filter"})
-    claims = []
-    harm = compare_methods(runs, "no_filter", "m0", suite, magnitude=zero_best, n_boot=n_boot)
-    claims.append(_claim(HARM, f"{suite}: no filter − M0", harm, "higher"))
-    harmed = harm.low > 0
-    for extra in spec.also_safer_when_higher:
-        c = compare_methods(runs, "no_filter", "m0", suite, metric=extra, n_boot=n_boot)
-        claims.append(_claim(HARM, f"{suite}: no filter − M0", c, "lower"))
-        harmed = harmed or c.high < 0
-    why = "" if harmed else "no measurable harm from D_noisy on this suite for a method to undo"
+    claims: list[Claim] = []
+    why = ""
+    if _in_every_run(evaluated, {"m0", "no_filter"}):
+        harm = compare_methods(runs, "no_filter", "m0", suite, magnitude=zero_best, n_boot=n_boot)
+        claims.append(_claim(HARM, f"{suite}: no filter − M0", harm, "higher"))
+        harmed = harm.low > 0
+        for extra in spec.also_safer_when_higher:
+            c = compare_methods(runs, "no_filter", "m0", suite, metric=extra, n_boot=n_boot)
+            claims.append(_claim(HARM, f"{suite}: no filter − M0", c, "lower"))
+            harmed = harmed or c.high < 0
+        why = "" if harmed else "no measurable harm from D_noisy on this suite for a method to undo"
+    else:  # runs of baselines alone: the methods they hold are still compared with each other
+        claims += _partly_pooled(HARM, f"{suite}: no filter − M0", runs, evaluated, {"m0", "no_filter"})
     if premise.verdict != "reproduced":
         why = "; ".join(filter(None, [why, "S1 did not teach the unsafe examples in every run"]))
     rows = [
