@@ -5,6 +5,7 @@ RUN/
   data/                the built mix (unless data.d_noisy/d_safe name files)
   eval_inputs/         the evaluation prompts, plain and with the self-correction cue
   filter/              the ForgetFilter run: s1/adapter (M1), s1_plus/adapter (M2), scores, curves, kept/removed
+                       (with filter_from: an earlier run's outputs, copied, and reused_from.json; no adapters)
   selections/          per filter: removed ids and precision/recall
   sessions/<name>/     M0 finetuned on each filter's kept data, and replay
   eval/<method>/       metrics.json and per-item generations
