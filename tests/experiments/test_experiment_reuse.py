@@ -8,8 +8,8 @@ import pytest
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.examples import Example
-from forgetfilter.experiments.reuse import COPIED, copy_reused_filter, load_reused_filter
-from forgetfilter.run_dir import fingerprint
+from forgetfilter.experiments.reuse import copy_reused_filter, load_reused_filter
+from forgetfilter.run_dir import OUTPUT_NAMES, fingerprint
 
 
 def _examples(prefix, n, role):
@@ -25,7 +25,7 @@ SAFE = _examples("s", 2, "safe")
 def _folder(tmp_path, rows, config=None):
     folder = tmp_path / "filter"
     folder.mkdir()
-    for name in COPIED:
+    for name in OUTPUT_NAMES:
         (folder / name).write_text("{}\n")
     (folder / "fingerprint.json").write_text(json.dumps(fingerprint(config or FilterConfig(), NOISY, SAFE)))
     (folder / "scores.jsonl").write_text("".join(line + "\n" for line in rows))
@@ -54,7 +54,7 @@ def test_other_settings_are_refused_naming_the_difference(tmp_path):
     ("rows", "message"),
     [
         (lambda r: [r[0], "{not json", *r[1:]], r"scores.jsonl, line 2: malformed JSON"),
-        (lambda r: [r[0], '{"id": "x"}', *r[1:]], r"scores.jsonl, line 2: a row needs id, removed and forgetting"),
+        (lambda r: [r[0], '{"id": "x"}', *r[1:]], r"scores.jsonl, line 2: record lacks removed, forgetting"),
         (lambda r: r[:-1], r"scores.jsonl has 5 examples for a D_noisy of 6; missing ids: u0"),
     ],
 )

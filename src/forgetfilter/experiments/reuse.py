@@ -9,24 +9,23 @@ D_noisy; its files are copied into ``RUN/filter`` (with ``reused_from.json``) so
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from forgetfilter.config import FilterConfig
+from forgetfilter.data.jsonl import read_jsonl
 from forgetfilter.data.sources._common import read_json
 from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.examples import Example
 from forgetfilter.experiments.methods import MethodSelection
-from forgetfilter.run_dir import FINGERPRINT, fingerprint, fingerprint_differences, write_atomic
+from forgetfilter.report import sha256_file
+from forgetfilter.run_dir import FINGERPRINT, OUTPUT_NAMES, fingerprint, fingerprint_differences, write_atomic
 
 REUSED = "reused_from.json"
-COPIED = ("config.json", "fingerprint.json", "scores.jsonl", "summary.json", "summary.md", "stages.json")
-COPIED_IF_THERE = (
+ALSO_COPIED = (
     "scores_m0.json",
     "scores_m1.json",
     "scores_m2.json",
@@ -44,15 +43,15 @@ def load_reused_filter(
     source = Path(source)
     if not source.is_dir():
         raise ConfigError(f"filter_from: {source} is not a folder (give an earlier run's RUN/filter)")
-    for name in COPIED:
+    for name in OUTPUT_NAMES:
         if not (source / name).is_file():
             raise ConfigError(f"filter_from: {source} has no {name}: not a finished ForgetFilter run")
     changed = fingerprint_differences(read_json(source / FINGERPRINT), fingerprint(config, noisy, safe))
     if changed:
         diffs = "; ".join(f"{key}: {was!r:.60} -> {now!r:.60}" for key, was, now in changed[:4])
         raise ConfigError(f"filter_from: {source} was run on other data or settings ({diffs})")
-    rows = _read_rows(source / "scores.jsonl")
-    by_id = {row["id"]: row for row in rows}
+    rows = read_jsonl(source / "scores.jsonl", required=("id", "removed", "forgetting"))
+    by_id = {row["id"]: row for _, row in rows}
     missing = [ex.id for ex in noisy if ex.id not in by_id]
     if missing or len(by_id) != len(noisy):
         raise DataError(
@@ -69,7 +68,7 @@ def copy_reused_filter(source: str | Path, dest: Path) -> None:
     """The source's outputs copied into ``dest`` (this run's ``RUN/filter``), with ``reused_from.json`` naming the
     source and the sha256 of its scores; nothing is copied over a folder that holds another run's files."""
     source = Path(source)
-    marker = {"source": str(source.resolve()), "scores_sha256": _sha256(source / "scores.jsonl")}
+    marker = {"source": str(source.resolve()), "scores_sha256": sha256_file(source / "scores.jsonl")}
     if (dest / REUSED).is_file():
         if read_json(dest / REUSED) != marker:
             raise ConfigError(f"{dest} reuses another filter run ({dest / REUSED}); use another --out")
@@ -77,26 +76,7 @@ def copy_reused_filter(source: str | Path, dest: Path) -> None:
     if dest.exists() and any(dest.iterdir()):
         raise ConfigError(f"{dest} holds a filter run of its own; use another --out to reuse {source}")
     dest.mkdir(parents=True, exist_ok=True)
-    for name in (*COPIED, *COPIED_IF_THERE):
+    for name in (*OUTPUT_NAMES, *ALSO_COPIED):
         if (source / name).is_file():
             shutil.copyfile(source / name, dest / name)
     write_atomic(dest / REUSED, json.dumps(marker, indent=2) + "\n")
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON: {exc.msg}", path=path, line=number) from None
-        if not isinstance(row, dict) or not {"id", "removed", "forgetting"} <= set(row):
-            raise DataError("a row needs id, removed and forgetting", path=path, line=number)
-        rows.append(row)
-    return rows
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
