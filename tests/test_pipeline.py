@@ -311,3 +311,38 @@ def test_release_freed_memory_gives_freed_heap_pages_back():
     released = process.memory_info().rss
     assert held - released > 200 * 2**20, (held, released)
     del pin
+
+
+def test_a_resumed_run_trains_with_the_kernels_it_chose_first_even_on_a_cold_cache(
+    files, tiny_model_dir, tmp_path, monkeypatch
+):
+    import shutil
+
+    from forgetfilter import precision
+
+    noisy, safe, _ = files
+    eager_wins = {"now": True}  # the probe's answer, flipped between the two runs as a close call can flip
+    monkeypatch.setattr(
+        precision,
+        "measure_attention",
+        lambda shape, dtype: {"sdpa_s": 0.03, "eager_s": 0.01 if eager_wins["now"] else 0.05},
+    )
+    monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(tmp_path / "cache1"))
+    config = FilterConfig(model=str(tiny_model_dir), s1=FAST, s1_plus=FAST, dtype="float32")
+    run = tmp_path / "run"
+    find_unsafe_examples(noisy, safe, config=config, out_dir=run, fraction=0.3)
+    first = json.loads((run / "stages.json").read_text())
+    assert first["s1_plus"]["attention"] == "eager" and first["s1_plus"]["attention_setting"].startswith("eager<=")
+    scores_m2 = (run / "scores_m2.json").read_bytes()
+    shutil.rmtree(run / "s1_plus")  # killed before S1+ ...
+    (run / "scores_m2.json").unlink()
+    eager_wins["now"] = False  # ... and resumed where the probe now says sdpa, with a cold machine cache
+    monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(tmp_path / "cache2"))
+    find_unsafe_examples(noisy, safe, config=config, out_dir=run, fraction=0.3)
+    again = json.loads((run / "stages.json").read_text())
+    assert again["s1_plus"]["attention"] == "eager"  # the run folder's probes.json decided, as the first time
+    assert (run / "scores_m2.json").read_bytes() == scores_m2
+    pinned = replace(config, s1_plus=replace(FAST, attention=again["s1_plus"]["attention_setting"]))
+    find_unsafe_examples(noisy, safe, config=pinned, out_dir=tmp_path / "pinned", fraction=0.3)  # a new folder
+    assert json.loads((tmp_path / "pinned" / "stages.json").read_text())["s1"]["attention"] == "sdpa"  # measured
+    assert json.loads((tmp_path / "pinned" / "stages.json").read_text())["s1_plus"]["attention"] == "eager"

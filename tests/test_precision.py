@@ -52,7 +52,12 @@ def test_probe_is_cached_per_machine_and_a_damaged_cache_is_measured_again(monke
     assert len(calls) == 1 and first["cached"] is False and second["cached"] is True
     assert second["speedup"] == 2.0 and list(json.loads(cache.read_text())) == [precision.probe_key()]
     cache.write_text("{not json")
+    assert cached_probe(cache)["source"] == "this process" and len(calls) == 1  # one process never times twice
+    precision._MEASURED.clear()  # a new process
     assert cached_probe(cache)["cached"] is False and len(calls) == 2
+    assert cached_probe(cache)["source"] == "this process"
+    precision._MEASURED.clear()
+    assert cached_probe(cache)["source"] == "machine cache" and len(calls) == 2  # the damaged file was rewritten
 
 
 def test_real_probe_measures_both_dtypes_quickly():

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -240,3 +242,67 @@ def test_real_attention_probe_times_both_kernels():
 def test_unknown_attention_is_a_config_error():
     with pytest.raises(ConfigError, match="attention"):
         SessionSettings(attention="flash")
+
+
+def test_eager_up_to_n_pins_a_choice_and_is_validated():
+    from forgetfilter import precision
+
+    assert SessionSettings(attention="eager<=256").attention == "eager<=256"
+    assert precision.choose_training_attention(
+        "eager<=160", device="cpu", dtype=torch.float32, rows=4, max_width=500, heads=2, head_dim=8
+    ) == (160, {})
+    assert precision.attention_setting(160) == "eager<=160" and precision.attention_setting(0) == "sdpa"
+    for bad in ("eager<=0", "eager<=x", "eager<256", "flash", 3):
+        with pytest.raises(ConfigError, match=r"auto, sdpa, eager or eager<=N"):
+            SessionSettings(attention=bad)
+
+
+def test_a_run_folder_keeps_its_probe_answers_whatever_the_machine_cache_holds(monkeypatch, tmp_path):
+    from forgetfilter import precision
+
+    answers = iter(
+        [{"sdpa_s": 0.03, "eager_s": 0.01}, {"sdpa_s": 0.01, "eager_s": 0.03}, {"sdpa_s": 0.01, "eager_s": 0.03}]
+    )
+    monkeypatch.setattr(precision, "measure_attention", lambda shape, dtype: next(answers))
+
+    def choose():
+        return precision.choose_training_attention(
+            "auto", device="cpu", dtype=torch.float32, rows=4, max_width=60, heads=2, head_dim=8
+        )
+
+    monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(tmp_path / "cache1"))
+    with precision.run_probes(tmp_path / "run" / "probes.json"):
+        first = choose()
+    assert first[0] == 64 and first[1]["widths"]["64"]["source"] == "measured"
+    assert json.loads((tmp_path / "run" / "probes.json").read_text())  # recorded in the run folder
+    monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(tmp_path / "cache2"))  # a fresh machine cache, a new answer
+    with precision.run_probes(tmp_path / "run" / "probes.json"):
+        again = choose()
+    assert again[0] == 64 and again[1]["widths"]["64"]["source"] == "run folder"
+    assert choose()[0] == 0  # outside the run the cold cache measures anew: eager now loses
+    with (
+        precision.run_probes(tmp_path / "other" / "probes.json"),
+        precision.run_probes(tmp_path / "run" / "probes.json"),
+    ):
+        assert choose()[0] == 64  # nested runs look in every folder and record in each
+    assert (tmp_path / "other" / "probes.json").is_file()
+
+
+def test_a_probe_is_timed_once_per_process_when_the_cache_cannot_be_written(monkeypatch, tmp_path):
+    from forgetfilter import precision
+
+    calls = []
+    monkeypatch.setattr(
+        precision, "measure_attention", lambda shape, dtype: calls.append(shape) or {"sdpa_s": 0.03, "eager_s": 0.01}
+    )
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("FORGETFILTER_CACHE_DIR", str(blocked / "cache"))
+    for _ in range(3):
+        assert (
+            precision.choose_training_attention(
+                "auto", device="cpu", dtype=torch.float32, rows=4, max_width=60, heads=2, head_dim=8
+            )[0]
+            == 64
+        )
+    assert len(calls) == 1

@@ -17,7 +17,7 @@ from forgetfilter import distributed
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
-from forgetfilter.precision import Precision
+from forgetfilter.precision import PROBES_FILE, Precision, run_probes
 
 
 @dataclass
@@ -175,6 +175,7 @@ def run_session(
             else {}
         ),
         attention=result.attention,
+        **({"attention_setting": result.attention_setting} if result.attention_setting else {}),
         **({"attention_probe": result.attention_probe} if result.attention_probe else {}),
     )
     return model
@@ -305,7 +306,8 @@ def train_or_resume(
         config = replace(config, device="cpu")
     model, tokenizer = _fresh_model(config, dtype) if start is None else _load_adapter(config, start, dtype)
     on_step = _curves(config, model, tokenizer, curves[0], curves[1], name) if curves and config.curve_every else {}
-    run_session(model, tokenizer, examples, settings, stage_dir, log, name, **on_step)
+    with run_probes(log.path.parent / PROBES_FILE):  # the run's sessions decide alike, on a rerun too
+        run_session(model, tokenizer, examples, settings, stage_dir, log, name, **on_step)
     del model, tokenizer, on_step
     release_freed_memory()
     return adapter

@@ -14,7 +14,11 @@ import json
 import math
 import os
 import platform
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,30 +139,78 @@ def cached_probe(cache_file: Path | None = None) -> dict[str, Any]:
     return _cached(probe_key(), measure_bf16_speedup, ("speedup",), cache_file)
 
 
-def _cached(key: str, measure: Any, fields: tuple[str, ...], cache_file: Path | None = None) -> dict[str, Any]:
-    """``measure()``'s dict, cached under ``key`` in ``precision-probe.json`` of the cache folder; an entry without
-    float ``fields`` (a damaged cache) is measured again, and a read-only folder only costs a re-measurement."""
-    from forgetfilter.paths import cache_dir
+PROBES_FILE = "probes.json"  # a run folder's record of the probe answers its sessions used
+_RUN_PROBES: ContextVar[tuple[Path, ...]] = ContextVar("run_probes", default=())
+_MEASURED: dict[str, dict[str, Any]] = {}  # this process's answers: a probe is never timed twice in one process
 
-    path = cache_file or cache_dir() / "precision-probe.json"
+
+@contextmanager
+def run_probes(path: str | Path) -> Iterator[Path]:
+    """Inside, probe answers are looked up first in ``path`` (a run folder's ``probes.json``) and every answer
+    used is recorded there, so a rerun or a resumed run decides as it did the first time, whatever the machine's
+    cache holds (a fresh cache, another machine). Nested runs (an experiment's filter) look in every file."""
+    path = Path(path)
+    token = _RUN_PROBES.set((path, *_RUN_PROBES.get()))
     try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
+        yield path
+    finally:
+        _RUN_PROBES.reset(token)
+
+
+def _read_entries(path: Path) -> dict[str, Any]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        cached = {}
-    if not isinstance(cached, dict):
-        cached = {}
-    entry = cached.get(key)
-    if isinstance(entry, dict) and all(isinstance(entry.get(name), float) for name in fields):
-        return {**entry, "cached": True}
-    entry = measure()
-    cached[key] = entry
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _store_entry(path: Path, key: str, entry: dict[str, Any]) -> None:
+    """Add ``key`` to the JSON file at ``path`` atomically; a folder that cannot be written only loses the record."""
+    entries = _read_entries(path)
+    if entries.get(key) == entry:
+        return
+    entries[key] = entry
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(cached, indent=2), encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
-    return {**entry, "cached": False}
+
+
+def _cached(key: str, measure: Any, fields: tuple[str, ...], cache_file: Path | None = None) -> dict[str, Any]:
+    """``measure()``'s dict under ``key``: from the active run folders' probes.json (``run_probes``), else this
+    process's earlier answer, else the machine's cache (``precision-probe.json`` in the cache folder), else measured
+    now. Every answer is recorded in the active run folders; the machine's cache and this process keep only the
+    machine's own answers (measured here), so a run folder's answer stays with its run. An entry without float
+    ``fields`` (damaged) does not count, and a folder that cannot be written only loses the record. ``source`` says
+    where the answer came from: run folder, this process, machine cache or measured."""
+    from forgetfilter.paths import cache_dir
+
+    try:
+        machine = cache_file or cache_dir() / "precision-probe.json"
+    except OSError:  # a cache folder that cannot be made: this process's answers and the run folders still count
+        machine = Path(os.devnull)
+
+    def valid(entry: Any) -> bool:
+        return isinstance(entry, dict) and all(isinstance(entry.get(name), float) for name in fields)
+
+    runs = _RUN_PROBES.get()
+    found = next(((e, "run folder") for p in runs if valid(e := _read_entries(p).get(key))), None)
+    memo = f"{machine}:{key}"
+    if found is None and valid(_MEASURED.get(memo)):
+        found = (_MEASURED[memo], "this process")
+    if found is None and valid(entry := _read_entries(machine).get(key)):
+        found = (entry, "machine cache")
+    entry, source = found if found is not None else (measure(), "measured")
+    entry = {k: v for k, v in entry.items() if k not in ("cached", "source")}
+    if source != "run folder":
+        _MEASURED[memo] = entry
+    for path in (*runs, machine) if source == "measured" else runs:
+        _store_entry(path, key, entry)
+    return {**entry, "cached": source != "measured", "source": source}
 
 
 def measure_bf16_speedup(repeats: int = 5) -> dict[str, Any]:
@@ -193,7 +245,28 @@ def torch_dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[canonical_dtype(name)]
 
 
-ATTENTION = ("auto", "sdpa", "eager")
+ATTENTION = ("auto", "sdpa", "eager", "eager<=N")
+_EAGER_UP_TO = re.compile(r"eager\s*<=\s*([0-9]+)")
+
+
+def check_attention(value: Any) -> None:
+    """``auto``, ``sdpa``, ``eager``, or ``eager<=N`` (eager for micro-batches of at most N tokens, sdpa above: the
+    form a run records, ``attention_setting`` in stages.json, so that a rerun can pin an ``auto`` choice)."""
+    if isinstance(value, str) and (value in ATTENTION[:3] or _eager_width(value)):
+        return
+    raise ConfigError(
+        f"attention must be auto, sdpa, eager or eager<=N (N tokens, a positive whole number), got {value!r}"
+    )
+
+
+def _eager_width(value: str) -> int | None:
+    match = _EAGER_UP_TO.fullmatch(value.strip())
+    return int(match.group(1)) if match and int(match.group(1)) > 0 else None
+
+
+def attention_setting(eager_up_to: int) -> str:
+    """The setting that pins a choice: ``sdpa`` or ``eager<=N``."""
+    return f"eager<={eager_up_to}" if eager_up_to > 0 else "sdpa"
 
 
 def choose_training_attention(
@@ -202,9 +275,10 @@ def choose_training_attention(
     """Up to which micro-batch width (tokens) a training session runs ``eager`` attention (matmul, fp32 softmax,
     matmul) instead of torch's fused ``sdpa`` kernel, and the probe's figures when ``auto`` measured them.
 
-    ``eager`` returns a width no batch exceeds, ``sdpa`` 0. ``auto`` on a CPU times one layer's causal attention,
-    forward and backward, with each kernel at ``rows`` rows, the model's heads and widths 64, 96, 160, 256, ... (cached
-    per machine and shape), from the narrowest up, and stops at the first width where eager is not at least
+    ``eager`` returns a width no batch exceeds, ``sdpa`` 0, ``eager<=N`` N. ``auto`` on a CPU times one layer's
+    causal attention, forward and backward, with each kernel at ``rows`` rows, the model's heads and widths 64, 96,
+    160, 256, ... (cached per machine and shape, and recorded in the run folder: ``run_probes``), from the narrowest
+    up, and stops at the first width where eager is not at least
     MIN_ATTENTION_SPEEDUP faster or that covers ``max_width``: eager runs up to the last width it won. Measured here
     (Intel Xeon, AMX, bf16): torch's CPU flash-attention backward took 3.3x eager's time at 96 tokens and 0.6x at
     384, and eager keeps a rows x heads x width^2 probability matrix per layer for the backward pass, so wide
@@ -212,6 +286,8 @@ def choose_training_attention(
     """
     if attention == "eager":
         return max(max_width, 1), {}
+    if (pinned := _eager_width(attention)) is not None:
+        return pinned, {}
     if attention == "sdpa" or device.split(":")[0] != "cpu":
         return 0, {}
     eager_up_to, probes = 0, {}

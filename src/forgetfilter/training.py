@@ -6,6 +6,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,14 @@ from forgetfilter.batching import Tokenized, collate, length_grouped_batches, to
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
 from forgetfilter.forward import logits_at
-from forgetfilter.precision import ATTENTION, choose_training_attention, describe_attention
+from forgetfilter.precision import (
+    PROBES_FILE,
+    attention_setting,
+    check_attention,
+    choose_training_attention,
+    describe_attention,
+    run_probes,
+)
 
 UNTIL: tuple[str, ...] = ("steps", "learned")
 
@@ -44,7 +52,8 @@ class SessionSettings:
     max_epochs: float = 10.0
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
     # attention kernel while training: auto = eager for the micro-batch widths where a probe on this machine finds it
-    # faster than sdpa (CPU; CUDA keeps sdpa), sdpa above; or sdpa / eager throughout
+    # faster than sdpa (CPU; CUDA keeps sdpa), sdpa above; sdpa / eager throughout; or eager<=N (eager for
+    # micro-batches of at most N tokens, sdpa above: what a run records as attention_setting, to pin an auto choice)
     attention: str = "auto"
 
     def __post_init__(self) -> None:
@@ -61,7 +70,7 @@ class SessionSettings:
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_bool("gradient_checkpointing", self.gradient_checkpointing)
         check_choice("until", self.until, UNTIL)
-        check_choice("attention", self.attention, ATTENTION)
+        check_attention(self.attention)
         check_number("tolerance", self.tolerance, at_least=0, at_most=1)
         check_number("max_epochs", self.max_epochs, above=0)
         if self.until == "learned" and self.max_steps is not None:
@@ -88,6 +97,7 @@ class SessionResult:
     learned_at_epoch: int | None = None  # until=learned: the epoch after which the loss stopped improving
     attention: str | None = None  # the attention kernel the session trained with, and the probe behind an auto choice
     attention_probe: dict[str, Any] = field(default_factory=dict)
+    attention_setting: str | None = None  # the setting that repeats the choice: sdpa or eager<=N
 
     @property
     def tokens_per_s(self) -> float:
@@ -194,8 +204,10 @@ def train_session(
         _set_gradient_checkpointing(model, True)
     scoring_attention = _attention(model)
     max_width = max(max(len(tokenized[i].input_ids) for i in batch) for batch in batches)
-    switch, result.attention_probe = _training_attention(model, max_width, len(tokenized), settings, device)
+    with run_probes(checkpoint.parent / PROBES_FILE) if checkpoint is not None else nullcontext():
+        switch, result.attention_probe = _training_attention(model, max_width, len(tokenized), settings, device)
     result.attention = describe_attention(switch, max_width) if switch is not None else scoring_attention
+    result.attention_setting = attention_setting(switch) if switch is not None else None
     bar = tqdm(
         total=steps, initial=result.steps, desc=desc, unit="step", dynamic_ncols=True, disable=not distributed.is_main()
     )
@@ -268,16 +280,15 @@ def _training_attention(
     weights = next(p.dtype for p in model.parameters() if not p.requires_grad)
     dtype = torch.bfloat16 if settings.bf16 and weights == torch.float32 else weights
     rows = max(1, min(settings.batch_size, n_examples) // distributed.world_size())
-    return distributed.broadcast(  # every process trains with the main process's choice
-        choose_training_attention(
-            settings.attention,
-            device=str(device),
-            dtype=dtype,
-            rows=rows,
-            max_width=max_width,
-            heads=heads,
-            head_dim=head_dim,
-        )
+    return distributed.on_main(  # measured once; every process trains with the main process's choice
+        choose_training_attention,
+        settings.attention,
+        device=str(device),
+        dtype=dtype,
+        rows=rows,
+        max_width=max_width,
+        heads=heads,
+        head_dim=head_dim,
     )
 
 

@@ -35,6 +35,7 @@ from forgetfilter.experiments.methods import METHODS, MethodSelection
 from forgetfilter.experiments.reuse import copy_reused_filter, load_reused_filter
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
 from forgetfilter.pipeline import StageLog, record_precision
+from forgetfilter.precision import PROBES_FILE, run_probes
 
 NEEDS_FILTER_RUN = {"m1", "m2", "forgetfilter", "random_filter"}
 
@@ -97,11 +98,13 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, echo: Echo 
     suites = report_suites(config.kind)
     cue = config.cue or default_cue(config.kind)
     data.eval_plain, data.eval_cue = distributed.on_main(write_eval_inputs, config, run_dir, suites, cue)
-    adapters, selections = train_models(config, data, run_dir, log, echo)
-    rows = [
-        evaluate_method(config, name, adapters, selections, data, suites, run_dir, log, echo) for name in config.methods
-    ]
-    points = run_interleaved_study(config, data, run_dir, log, echo) if config.interleaved.rounds else []
+    with run_probes(run_dir / PROBES_FILE):  # every session of the run (its filter's too) records its choices here
+        adapters, selections = train_models(config, data, run_dir, log, echo)
+        rows = [
+            evaluate_method(config, name, adapters, selections, data, suites, run_dir, log, echo)
+            for name in config.methods
+        ]
+        points = run_interleaved_study(config, data, run_dir, log, echo) if config.interleaved.rounds else []
     inputs = {**data.files, **{f"eval_inputs/{p.parent.name}/{p.name}": p for p in _eval_files(data)}}
     source = resolve_model(config.model)  # converted already: the sessions loaded it
     versions = {**collect_versions(config.model, source, inputs), "precision": precision.to_dict()}
