@@ -519,3 +519,18 @@ def test_keep_records_copies_records_and_skips_weights(tmp_path):
     assert not (tmp_path / "kept2").exists()
     with pytest.raises(SystemExit, match="not a run folder"):
         keep.keep_records(tmp_path / "kept" / "eval", tmp_path / "kept3")
+
+
+def test_attention_probe_noise_times_both_probes_per_width(tmp_path):
+    md = tmp_path / "results.md"
+    rows = _script("attention_probe_noise").main(
+        ["--widths", "16,32", "--trials", "2", "--rows", "2", "--heads", "2", "--head-dim", "8", "--out-md", str(md)]
+    )
+    assert [(r[0], r[1]) for r in rows] == [
+        ("16", "the probe (best of 3 each)"),
+        ("16", "turns, best of 5 (not adopted)"),
+        ("32", "the probe (best of 3 each)"),
+        ("32", "turns, best of 5 (not adopted)"),
+    ]
+    assert all(r[5].endswith("of 2") for r in rows)
+    assert "| trials choosing eager" in _section(md, "attention_probe_noise.py")
