@@ -122,3 +122,10 @@ def test_precision_is_recorded_and_kept_on_resume(tmp_path):
     log = StageLog.load(tmp_path / "stages.json")
     resumed = record_precision(FilterConfig(dtype="auto"), log)
     assert isinstance(resumed, Precision) and resumed.dtype == first.dtype == "float32"
+
+
+def test_a_probe_record_never_replaces_what_is_not_a_file(tmp_path):
+    folder = tmp_path / "probes.json"
+    folder.mkdir()
+    precision._store_entry(folder, "key", {"speedup": 2.0})
+    assert folder.is_dir() and not list(folder.iterdir())

@@ -148,7 +148,8 @@ _MEASURED: dict[str, dict[str, Any]] = {}  # this process's answers: a probe is 
 def run_probes(path: str | Path) -> Iterator[Path]:
     """Inside, probe answers are looked up first in ``path`` (a run folder's ``probes.json``) and every answer
     used is recorded there, so a rerun or a resumed run decides as it did the first time, whatever the machine's
-    cache holds (a fresh cache, another machine). Nested runs (an experiment's filter) look in every file."""
+    cache holds (an emptied cache, or another machine of the same CPU, flags, torch and threads: the probe's key).
+    Nested runs (an experiment's filter) look in every file."""
     path = Path(path)
     token = _RUN_PROBES.set((path, *_RUN_PROBES.get()))
     try:
@@ -167,6 +168,8 @@ def _read_entries(path: Path) -> dict[str, Any]:
 
 def _store_entry(path: Path, key: str, entry: dict[str, Any]) -> None:
     """Add ``key`` to the JSON file at ``path`` atomically; a folder that cannot be written only loses the record."""
+    if path.exists() and not path.is_file():  # never replace a device, a folder or a pipe
+        return
     entries = _read_entries(path)
     if entries.get(key) == entry:
         return
@@ -189,10 +192,11 @@ def _cached(key: str, measure: Any, fields: tuple[str, ...], cache_file: Path | 
     where the answer came from: run folder, this process, machine cache or measured."""
     from forgetfilter.paths import cache_dir
 
+    machine: Path | None
     try:
         machine = cache_file or cache_dir() / "precision-probe.json"
     except OSError:  # a cache folder that cannot be made: this process's answers and the run folders still count
-        machine = Path(os.devnull)
+        machine = None
 
     def valid(entry: Any) -> bool:
         return isinstance(entry, dict) and all(isinstance(entry.get(name), float) for name in fields)
@@ -202,13 +206,13 @@ def _cached(key: str, measure: Any, fields: tuple[str, ...], cache_file: Path | 
     memo = f"{machine}:{key}"
     if found is None and valid(_MEASURED.get(memo)):
         found = (_MEASURED[memo], "this process")
-    if found is None and valid(entry := _read_entries(machine).get(key)):
+    if found is None and machine is not None and valid(entry := _read_entries(machine).get(key)):
         found = (entry, "machine cache")
     entry, source = found if found is not None else (measure(), "measured")
     entry = {k: v for k, v in entry.items() if k not in ("cached", "source")}
     if source != "run folder":
         _MEASURED[memo] = entry
-    for path in (*runs, machine) if source == "measured" else runs:
+    for path in (*runs, machine) if source == "measured" and machine is not None else runs:
         _store_entry(path, key, entry)
     return {**entry, "cached": source != "measured", "source": source}
 
