@@ -9,9 +9,13 @@ number removed at each label-free cut (rise, Otsu, GMM), mean forgetting per rol
 under M0 (higher = more likely unsafe is the wrong way round for bias; the AUROC is reported as is) and the offline
 toxicity classifier. Where the unsafe examples come in several `safety_kind`s (the mixed mix), a third table gives
 each kind's AUROC (its unsafe examples against every example that is not unsafe) and how many of it the run removed.
-Labels are read only to score rankings that were fixed before they were read.
+Labels are read only to score rankings that were fixed before they were read. A last table gives the AUROC of the
+unsafe examples against each other role alone (toxic vs non-toxic tweets, toxic tweets vs task examples). With
+``--signal nll`` the ranking columns and the Otsu / GMM cuts use that signal instead of each run's own; the run's
+decision (its cut, the number removed) is reported as it was made.
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
+    python bench/study_table.py docs/records/filter-toxicity-s1-r64=runs/toxicity-s1-data/d_noisy.jsonl --signal nll
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from forgetfilter.selection import Threshold, choose_threshold, filter_mask, fil
 ROLES = ("unsafe", "safe", "task")
 
 
-def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
-    """The figures of one run (see the module docstring); ``rise_grid``: also F1 and removed at these rise cuts."""
+def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | None = None) -> dict:
+    """The figures of one run (see the module docstring); ``rise_grid``: also F1 and removed at these rise cuts;
+    ``signal``: rank and cut (Otsu, GMM) by this signal instead of the run's own; the run's decision (cut, removed)
+    stays, and P / R / F1 are those ``Result.quality`` gives the signal under the run's rule (none under rise)."""
     from signal_study import classifier_scores  # bench/ is on sys.path when run as a script
 
     summary = json.loads((run / "summary.json").read_text())
@@ -43,7 +49,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
     )
     examples = read_examples(data).examples
     unsafe = [ex.role == "unsafe" for ex in examples]
-    signal = summary["signal"]
+    signal = signal or summary["signal"]
     classifier = classifier_scores(examples)
     mask = np.zeros(len(examples), dtype=bool)  # AUROC only: the mask is not used
     result = read_run(run).result  # signals in input order, without canaries; premise recomputed for older runs
@@ -59,6 +65,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
         removed = filter_mask(forgot, Threshold(phi=value, method="rise"))
         at_rise[f"{value:g}"] = {"f1": filter_quality(removed, forgot, unsafe)["f1"], "removed": int(removed.sum())}
     by_safety_kind = _by_safety_kind(examples, unsafe, forgot, np.asarray(result.mask, dtype=bool))
+    against_role = _against_each_role(examples, forgot)
     absolute = forgetting(result.before["nll"], result.after["nll"], "nll")
     learned = summary.get("learned_by_role", {})
     stages = summary.get("stages", {})
@@ -73,10 +80,10 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
         "cut": summary["threshold"]["method"],
         "auroc": quality["auroc"],
         "auroc_interval": interval,
-        "auprc": quality["auprc"],
-        "precision": quality["precision"],
-        "recall": quality["recall"],
-        "f1": quality["f1"],
+        "auprc": quality.get("auprc"),  # none for another signal under the rise cut
+        "precision": quality.get("precision"),
+        "recall": quality.get("recall"),
+        "f1": quality.get("f1"),
         "removed": summary["n_removed"],
         "removed_ratio": summary["n_removed"] / max(1, sum(unsafe)),
         "cuts": cuts,
@@ -92,6 +99,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = ()) -> dict:
         "m0_nll_auroc": summary.get("baselines", {}).get("m0_nll"),
         "classifier_auroc": filter_quality(mask, classifier, unsafe)["auroc"],
         "by_safety_kind": by_safety_kind,
+        "auroc_against_role": against_role,
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
     }
 
@@ -130,11 +138,32 @@ def _by_safety_kind(examples: list, unsafe: list[bool], forgot: np.ndarray, remo
     return found
 
 
+def _against_each_role(examples: list, forgot: np.ndarray) -> dict:
+    """AUROC of the unsafe examples against each other role alone (e.g. toxic vs non-toxic tweets, toxic vs task)."""
+    roles = np.array([ex.role for ex in examples])
+    found = {}
+    for role in sorted(set(roles) - {"unsafe"}):
+        keep = (roles == "unsafe") | (roles == role)
+        if (roles == "unsafe").any():
+            found[role] = filter_quality(np.zeros(int(keep.sum()), dtype=bool), forgot[keep], roles[keep] == "unsafe")[
+                "auroc"
+            ]
+    return found
+
+
 def per_safety_kind(rows: list[dict]) -> str:
     lines = ["| run | safety kind | unsafe examples | AUROC against the rest | removed |", "|---|---|---|---|---|"]
     for r in rows:
         for kind, k in r["by_safety_kind"].items():
             lines.append(f"| {r['run']} | {kind} | {k['n']} | {_f(k['auroc'])} | {k['removed']} |")
+    return "\n".join(lines)
+
+
+def against_each_role(rows: list[dict]) -> str:
+    lines = ["| run | other role | AUROC of the unsafe examples against it alone |", "|---|---|---|"]
+    for r in rows:
+        for role, auroc in r["auroc_against_role"].items():
+            lines.append(f"| {r['run']} | {role} | {_f(auroc)} |")
     return "\n".join(lines)
 
 
@@ -272,18 +301,21 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("runs", nargs="+", help="RUN=D_NOISY pairs")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--size-plot", type=Path, help="also plot AUROC and the forgetting gap against model size")
+    parser.add_argument("--signal", help="rank and cut by this signal (e.g. nll) instead of each run's own")
     parser.add_argument(
         "--rise-grid", type=float, nargs="+", default=[], metavar="V", help="also F1 and removed at these rise cuts"
     )
     args = parser.parse_args(argv)
-    rows = [run_row(run, data, args.rise_grid) for run, data in parse_pairs(args.runs, parser)]
+    rows = [run_row(run, data, args.rise_grid, args.signal) for run, data in parse_pairs(args.runs, parser)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     if args.size_plot:
         size_plot(rows, args.size_plot)
     text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind and model:\n\n" + per_kind(rows)
+    text += "\n\nThe unsafe examples against each other role alone:\n\n" + against_each_role(rows)
     if any(r["by_safety_kind"] for r in rows):
-        text += "\n\nEach kind of unsafe example inside a run (log_nll forgetting):\n\n" + per_safety_kind(rows)
+        heading = "Each kind of unsafe example inside a run (forgetting by the ranking signal)"
+        text += f"\n\n{heading}:\n\n" + per_safety_kind(rows)
     if args.rise_grid:
         text += "\n\nF1 and removed (x the unsafe count) at other rise cuts on the same scores:\n\n" + per_rise(rows)
     print(text)

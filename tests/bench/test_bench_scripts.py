@@ -267,6 +267,15 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert by_kind["bias"]["removed"] + by_kind["toxicity"]["removed"] == summary["removed_by_role"].get("unsafe", 0)
     assert all(0.0 <= k["auroc"] <= 1.0 for k in by_kind.values()) and "| run | toxicity | 3 | " in table
 
+    # each role on its own, and another signal than the run's: the ranking and the shape cuts move, the decision stays
+    assert sorted(row["auroc_against_role"]) == sorted({r["role"] for r in rows} - {"unsafe"})
+    assert "| run | task | " in _script("study_table").main([pair])
+    _script("study_table").main([pair, "--signal", "nll", "--json", str(tmp_path / "nll.json")])
+    [by_nll] = json.loads((tmp_path / "nll.json").read_text())
+    assert by_nll["signal"] == "nll" and by_nll["removed"] == row["removed"] and "rise" not in by_nll["cuts"]
+    assert by_nll["auroc"] == pytest.approx(by_nll["nll_auroc"])  # ranked by the absolute NLL rise
+    assert by_nll["forgetting"] == summary["mean_forgetting_by_role"]["nll"]
+
 
 def test_auroc_interval_narrows_with_more_examples_and_brackets_a_known_separation():
     import numpy as np
