@@ -77,3 +77,18 @@ def test_copy_refuses_a_folder_with_another_run(tmp_path):
     (own / "stages.json").write_text("{}")
     with pytest.raises(ConfigError, match="holds a filter run of its own"):
         copy_reused_filter(source, own)
+
+
+def test_a_source_decided_with_other_settings_is_refused_naming_them(tmp_path):
+    """scores.jsonl's ``removed`` is the source's decision: reading it for a run that asks for another signal or
+    cut would be a silently wrong selection."""
+    folder = _folder(tmp_path, _rows())
+    decided = FilterConfig(signal="nll", threshold_method="otsu")
+    (folder / "config.json").write_text(json.dumps(decided.to_dict()))
+    with pytest.raises(ConfigError, match=r"signal: 'nll' -> 'log_nll'; threshold_method: 'otsu' -> 'rise'\)"):
+        load_reused_filter(folder, FilterConfig(), NOISY, SAFE)
+    selection = load_reused_filter(folder, decided, NOISY, SAFE)  # the same decision settings: read as decided
+    assert selection.n_removed == 3
+    (folder / "config.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"config.json.*not a JSON object of filter settings"):
+        load_reused_filter(folder, decided, NOISY, SAFE)

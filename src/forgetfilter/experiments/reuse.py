@@ -50,6 +50,7 @@ def load_reused_filter(
     if changed:
         diffs = "; ".join(f"{key}: {was!r:.60} -> {now!r:.60}" for key, was, now in changed[:4])
         raise ConfigError(f"filter_from: {source} was run on other data or settings ({diffs})")
+    _check_decision(source, config)
     rows = read_jsonl(source / "scores.jsonl", required=("id", "removed", "forgetting"))
     by_id = {row["id"]: row for _, row in rows}
     missing = [ex.id for ex in noisy if ex.id not in by_id]
@@ -62,6 +63,31 @@ def load_reused_filter(
     mask = np.array([bool(by_id[ex.id]["removed"]) for ex in noisy], dtype=bool)
     scores = np.array([float(by_id[ex.id]["forgetting"]) for ex in noisy])
     return MethodSelection("forgetfilter", mask, scores)
+
+
+# What decides the removals from the forgetting scores (the fingerprint covers the training): ``removed`` in the
+# source's scores.jsonl was decided with the source's values of these, so a run asking for others must not read it.
+DECISION_KEYS = ("signal", "token_selection", "phi", "fraction", "count", "threshold_method", "rise", "canary_fpr")
+
+
+def _check_decision(source: Path, config: FilterConfig) -> None:
+    """A ConfigError when the source decided its removals with other settings than ``config`` asks for (a key its
+    config.json lacks is not compared: a folder from before that setting existed)."""
+    recorded = read_json(source / "config.json")
+    if not isinstance(recorded, dict):
+        raise DataError("not a JSON object of filter settings", path=source / "config.json")
+    wanted = config.to_dict()
+    changed = [
+        (key, recorded[key], wanted[key]) for key in DECISION_KEYS if key in recorded and recorded[key] != wanted[key]
+    ]
+    if changed:
+        diffs = "; ".join(f"{key}: {was!r} -> {now!r}" for key, was, now in changed)
+        raise ConfigError(
+            f"filter_from: {source} decided its removals with other settings ({diffs}); set the same values, or "
+            "decide a copy of the run again first and give filter_from=COPY (forgetfilter filter --data D_NOISY "
+            "--safe D_SAFE --out COPY with the new settings reuses COPY's saved scores and, when it holds the "
+            "s1/adapter and s1_plus/adapter folders, trains nothing)"
+        )
 
 
 def copy_reused_filter(source: str | Path, dest: Path) -> None:
