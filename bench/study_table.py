@@ -132,8 +132,7 @@ def _by_safety_kind(examples: list, unsafe: list[bool], forgot: np.ndarray, remo
     found = {}
     for kind in kinds:
         this = kind_of == kind
-        keep = this | rest
-        auroc = filter_quality(np.zeros(int(keep.sum()), dtype=bool), forgot[keep], this[keep])["auroc"]
+        auroc = _auroc_among(this | rest, this, forgot)
         found[kind] = {"n": int(this.sum()), "auroc": auroc, "removed": int((removed & this).sum())}
     return found
 
@@ -141,14 +140,15 @@ def _by_safety_kind(examples: list, unsafe: list[bool], forgot: np.ndarray, remo
 def _against_each_role(examples: list, forgot: np.ndarray) -> dict:
     """AUROC of the unsafe examples against each other role alone (e.g. toxic vs non-toxic tweets, toxic vs task)."""
     roles = np.array([ex.role for ex in examples])
-    found = {}
-    for role in sorted(set(roles) - {"unsafe"}):
-        keep = (roles == "unsafe") | (roles == role)
-        if (roles == "unsafe").any():
-            found[role] = filter_quality(np.zeros(int(keep.sum()), dtype=bool), forgot[keep], roles[keep] == "unsafe")[
-                "auroc"
-            ]
-    return found
+    unsafe = roles == "unsafe"
+    if not unsafe.any():
+        return {}
+    return {role: _auroc_among(unsafe | (roles == role), unsafe, forgot) for role in sorted(set(roles) - {"unsafe"})}
+
+
+def _auroc_among(keep: np.ndarray, positive: np.ndarray, forgot: np.ndarray) -> float:
+    """AUROC of ``forgot`` for the ``positive`` examples against the other ``keep`` ones (the rest left out)."""
+    return filter_quality(np.zeros(int(keep.sum()), dtype=bool), forgot[keep], positive[keep])["auroc"]
 
 
 def per_safety_kind(rows: list[dict]) -> str:
