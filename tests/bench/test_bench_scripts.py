@@ -399,6 +399,17 @@ def test_training_memory_reports_every_variant_from_fresh_processes(tiny_model_d
     assert "| gradient checkpointing |" in _section(md, "training_memory.py")
 
 
+@pytest.mark.slow  # four fresh processes
+def test_heap_growth_reads_rss_after_every_step_of_every_variant(tiny_model_dir, noisy, tmp_path):
+    md = tmp_path / "results.md"
+    argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--dtype", "float32", "--limit", "8"]
+    results = _script("heap_growth").main([*argv, "--steps", "2", "--out-md", str(md)])
+    assert list(results) == list(_script("heap_growth").VARIANTS)
+    for figures in results.values():
+        assert len(figures["rss"]) == 2 and figures["peak"] >= max(figures["rss"]) > 0 and figures["s_per_step"] > 0
+    assert "| malloc_trim(0) every step |" in _section(md, "heap_growth.py")
+
+
 @pytest.mark.slow  # two fresh processes
 def test_session_memory_reports_both_variants_after_every_session(tiny_model_dir, noisy, tmp_path):
     md = tmp_path / "results.md"
