@@ -10,8 +10,10 @@ own micro-batching: widths vary step to step, as in a run), reading its RSS afte
 
 Variants: glibc as it is; a fixed mmap threshold (``MALLOC_MMAP_THRESHOLD_``: blocks of that size or more are
 mapped and unmapped, never left in the heap); ``malloc_trim(0)`` after every optimizer step (free heap pages handed
-back, the heap's layout unchanged). Reports RSS after the first step and the last, the peak, and seconds per
-step (wall, trimming included).
+back, the heap's layout unchanged); and where installed, jemalloc or tcmalloc in place of glibc's malloc
+(``LD_PRELOAD``). Reports RSS after the first step and the last, the peak, seconds per
+step (wall, trimming included), and whether every step's loss equals the first variant's (the allocator should
+change where memory comes from, not what is computed).
 
     python bench/heap_growth.py --data runs/toxicity-s1-data/d_noisy.jsonl --steps 30 --lora-r 64 --all-linear
 """
@@ -35,7 +37,19 @@ VARIANTS: dict[str, tuple[dict[str, str], bool]] = {  # name: (environment, mall
     "MALLOC_MMAP_THRESHOLD_=131072": ({"MALLOC_MMAP_THRESHOLD_": "131072"}, False),
     "MALLOC_MMAP_THRESHOLD_=4194304": ({"MALLOC_MMAP_THRESHOLD_": "4194304"}, False),
     "malloc_trim(0) every step": ({}, True),
+    "jemalloc (LD_PRELOAD)": ({"LD_PRELOAD": "libjemalloc.so.2"}, False),
+    "tcmalloc (LD_PRELOAD)": ({"LD_PRELOAD": "libtcmalloc_minimal.so.4"}, False),
 }
+# glibc's four always; jemalloc and tcmalloc where installed (Debian: libjemalloc2, libtcmalloc-minimal4)
+DEFAULT_VARIANTS = tuple(VARIANTS)[:4]
+
+
+def _installed(environment: dict[str, str]) -> bool:
+    """False for a variant whose preloaded library this machine lacks (it would run glibc under another name)."""
+    from ctypes.util import find_library
+
+    library = environment.get("LD_PRELOAD")
+    return library is None or find_library(library.removeprefix("lib").split(".so")[0]) is not None
 
 
 def child(args: argparse.Namespace) -> None:
@@ -45,13 +59,17 @@ def child(args: argparse.Namespace) -> None:
 
     from forgetfilter.data.formats import read_examples
     from forgetfilter.models import LoraSettings, add_lora, load_model
+    from forgetfilter.pipeline import seed_everything
     from forgetfilter.training import SessionSettings, train_session
 
     model, tokenizer = load_model(args.model, dtype=args.dtype)
+    seed_everything(0)  # LoRA's A matrices are drawn here: unseeded, every process would train another adapter
     targets = ("all-linear",) if args.all_linear else LoraSettings().target_modules
     model = add_lora(model, LoraSettings(r=args.lora_r, alpha=2 * args.lora_r, target_modules=targets))
     examples = list(read_examples(args.data).examples)[: args.limit]
-    settings = SessionSettings(max_steps=args.steps, checkpoint_every=0, batch_size=8, grad_accum=2)
+    settings = SessionSettings(
+        max_steps=args.steps, checkpoint_every=0, batch_size=8, grad_accum=2, attention=args.attention
+    )
     process = psutil.Process()
     trim = ctypes.CDLL(None).malloc_trim if args.trim else None
     rss: list[float] = []
@@ -62,10 +80,11 @@ def child(args: argparse.Namespace) -> None:
         rss.append(process.memory_info().rss / 2**20)
 
     started = time.perf_counter()
-    train_session(model, tokenizer, examples, settings, on_step=after_step)
+    losses = train_session(model, tokenizer, examples, settings, on_step=after_step).losses
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Path(args.result).write_text(json.dumps({"rss": rss, "peak": peak, "s_per_step": seconds / args.steps}))
+    figures = {"rss": rss, "peak": peak, "s_per_step": seconds / args.steps, "losses": losses}
+    Path(args.result).write_text(json.dumps(figures))
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
@@ -77,7 +96,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--all-linear", action="store_true", help="LoRA on every linear layer (default: q, v)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names to run")
+    parser.add_argument(
+        "--attention",
+        default="sdpa",
+        help="the training attention kernel, pinned so that no variant's timing probe picks another (session setting)",
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(name for name in VARIANTS if name in DEFAULT_VARIANTS or _installed(VARIANTS[name][0])),
+        help="comma-separated names to run (default: the four glibc ones, and each other allocator installed)",
+    )
     parser.add_argument("--out-md", default=None, help=f"append the table to this file (e.g. {RESULTS_MD})")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--trim", action="store_true", help=argparse.SUPPRESS)
@@ -89,25 +117,34 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variants.split(","):
+            if name not in VARIANTS:
+                parser.error(f"--variants: no variant {name!r}; the variants are {', '.join(VARIANTS)}")
             env, trim = VARIANTS[name]
+            if not _installed(env):
+                parser.error(f"--variants: {name} needs {env['LD_PRELOAD']}, which this machine does not have")
             result = Path(tmp) / "result.json"
             cmd = [sys.executable, __file__, "--child", "--data", str(args.data), "--dtype", args.dtype]
             cmd += ["--limit", str(args.limit), "--steps", str(args.steps), "--lora-r", str(args.lora_r)]
+            cmd += ["--attention", args.attention]
             cmd += ["--result", str(result)] + (["--model", args.model] if args.model else [])
             cmd += (["--all-linear"] if args.all_linear else []) + (["--trim"] if trim else [])
             subprocess.run(cmd, check=True, env={**os.environ, **env})
             results[name] = json.loads(result.read_text())
             print(name, json.dumps(results[name]), flush=True)
+    first = next(iter(results))
     header = ["variant", "RSS after step 1 MiB", "RSS after the last step MiB", "peak RSS MiB", "s / step"]
+    header.append(f"losses identical to {first}'s")
     rows = [
         [name, f"{r['rss'][0]:.0f}", f"{r['rss'][-1]:.0f}", f"{r['peak']:.0f}", f"{r['s_per_step']:.2f}"]
+        + ["yes" if r["losses"] == results[first]["losses"] else "no"]
         for name, r in results.items()
     ]
     adapter = f"LoRA r{args.lora_r} on {'every linear layer' if args.all_linear else 'q_proj, v_proj'}"
     body = (
         f"{markdown_table(header, rows)}\n\n{args.steps} optimizer steps of 8 x 2 rows on the first {args.limit} "
         f"examples of {args.data.name} (the session's own micro-batches, widths varying), {adapter}, dtype "
-        f"{args.dtype}; RSS read after every step; one fresh process per variant, one after another."
+        f"{args.dtype}, attention {args.attention}; RSS read after every step; one fresh process per variant, one "
+        "after another."
     )
     print(body)
     if args.out_md:

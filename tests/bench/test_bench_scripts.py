@@ -399,15 +399,27 @@ def test_training_memory_reports_every_variant_from_fresh_processes(tiny_model_d
     assert "| gradient checkpointing |" in _section(md, "training_memory.py")
 
 
-@pytest.mark.slow  # four fresh processes
+@pytest.mark.slow  # two fresh processes
 def test_heap_growth_reads_rss_after_every_step_of_every_variant(tiny_model_dir, noisy, tmp_path):
     md = tmp_path / "results.md"
     argv = ["--data", str(noisy[0]), "--model", str(tiny_model_dir), "--dtype", "float32", "--limit", "8"]
-    results = _script("heap_growth").main([*argv, "--steps", "2", "--out-md", str(md)])
-    assert list(results) == list(_script("heap_growth").VARIANTS)
+    variants = ["MALLOC_MMAP_THRESHOLD_=131072", "malloc_trim(0) every step"]
+    argv += ["--steps", "2", "--variants", ",".join(variants), "--out-md", str(md)]
+    results = _script("heap_growth").main(argv)
+    assert list(results) == variants
     for figures in results.values():
         assert len(figures["rss"]) == 2 and figures["peak"] >= max(figures["rss"]) > 0 and figures["s_per_step"] > 0
+    assert results[variants[0]]["losses"] == results[variants[1]]["losses"]  # same computation, other memory
     assert "| malloc_trim(0) every step |" in _section(md, "heap_growth.py")
+
+
+def test_heap_growth_refuses_an_allocator_this_machine_lacks(noisy, monkeypatch, capsys):
+    heap_growth = _script("heap_growth")
+    monkeypatch.setitem(heap_growth.VARIANTS, "nothere", ({"LD_PRELOAD": "libnothere-ff.so.1"}, False))
+    for variants, message in [("nothere", "needs libnothere-ff.so.1"), ("glibc", "no variant 'glibc'")]:
+        with pytest.raises(SystemExit):
+            heap_growth.main(["--data", str(noisy[0]), "--variants", variants])
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.slow  # two fresh processes
