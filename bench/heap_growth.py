@@ -1,12 +1,12 @@
 """Resident memory over a training session with micro-batches of varying width: glibc's heap, not the model.
 
-A long S1 of the default model grew to 16-17.6 GiB of RSS with LoRA r64 on every linear layer (toxicity mix) and
-to 8 GiB with the default adapter (the README job), about twice what the same sessions reach with another
-allocator: glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), so later activations
-of other sizes come from the heap, and freed heap holes of the wrong size are not given back. Each variant is a
-fresh child process that loads the model, adds the adapter and runs ``train_session`` for ``--steps`` optimizer
-steps on the first ``--limit`` examples (their own micro-batching: widths vary step to step, as in a run), reading
-its RSS after every step and its peak (``ru_maxrss``) at the end.
+A long S1 of the default model grew to 16-17.6 GiB of RSS with LoRA r64 on every linear layer (toxicity mix) and to
+8 GiB with the default adapter (the README job), 1.5 to 2 times what sessions of the same settings reach with
+another allocator (below; bench/results.md): glibc raises its mmap threshold each time a large block is freed (up to
+32 MiB), so later activations of other sizes come from the heap, and freed heap holes of the wrong size are not
+given back. Each variant is a fresh child process that loads the model, adds the adapter and runs ``train_session``
+for ``--steps`` optimizer steps on the first ``--limit`` examples (their own micro-batching: widths vary step to
+step, as in a run), reading its RSS after every step and its peak (``ru_maxrss``) at the end.
 
 Variants: glibc as it is; a fixed mmap threshold (``MALLOC_MMAP_THRESHOLD_``: blocks of that size or more are
 mapped and unmapped, never left in the heap); ``malloc_trim(0)`` after every optimizer step (free heap pages handed
