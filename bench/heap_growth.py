@@ -22,15 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table
+from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table, run_child
 
 VARIANTS: dict[str, tuple[dict[str, str], bool]] = {  # name: (environment, malloc_trim after every step)
     "glibc default": ({}, False),
@@ -40,12 +36,11 @@ VARIANTS: dict[str, tuple[dict[str, str], bool]] = {  # name: (environment, mall
     "jemalloc (LD_PRELOAD)": ({"LD_PRELOAD": "libjemalloc.so.2"}, False),
     "tcmalloc (LD_PRELOAD)": ({"LD_PRELOAD": "libtcmalloc_minimal.so.4"}, False),
 }
-# glibc's four always; jemalloc and tcmalloc where installed (Debian: libjemalloc2, libtcmalloc-minimal4)
-DEFAULT_VARIANTS = tuple(VARIANTS)[:4]
 
 
 def _installed(environment: dict[str, str]) -> bool:
-    """False for a variant whose preloaded library this machine lacks (it would run glibc under another name)."""
+    """False for a variant whose preloaded library this machine lacks (it would run glibc under another name); the
+    glibc variants preload nothing and always run. Debian packages: libjemalloc2, libtcmalloc-minimal4."""
     from ctypes.util import find_library
 
     library = environment.get("LD_PRELOAD")
@@ -103,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     )
     parser.add_argument(
         "--variants",
-        default=",".join(name for name in VARIANTS if name in DEFAULT_VARIANTS or _installed(VARIANTS[name][0])),
+        default=",".join(name for name, (env, _) in VARIANTS.items() if _installed(env)),
         help="comma-separated names to run (default: the four glibc ones, and each other allocator installed)",
     )
     parser.add_argument("--out-md", default=None, help=f"append the table to this file (e.g. {RESULTS_MD})")
@@ -115,22 +110,17 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         child(args)
         return {}
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.variants.split(","):
-            if name not in VARIANTS:
-                parser.error(f"--variants: no variant {name!r}; the variants are {', '.join(VARIANTS)}")
-            env, trim = VARIANTS[name]
-            if not _installed(env):
-                parser.error(f"--variants: {name} needs {env['LD_PRELOAD']}, which this machine does not have")
-            result = Path(tmp) / "result.json"
-            cmd = [sys.executable, __file__, "--child", "--data", str(args.data), "--dtype", args.dtype]
-            cmd += ["--limit", str(args.limit), "--steps", str(args.steps), "--lora-r", str(args.lora_r)]
-            cmd += ["--attention", args.attention]
-            cmd += ["--result", str(result)] + (["--model", args.model] if args.model else [])
-            cmd += (["--all-linear"] if args.all_linear else []) + (["--trim"] if trim else [])
-            subprocess.run(cmd, check=True, env={**os.environ, **env})
-            results[name] = json.loads(result.read_text())
-            print(name, json.dumps(results[name]), flush=True)
+    for name in args.variants.split(","):
+        if name not in VARIANTS:
+            parser.error(f"--variants: no variant {name!r}; the variants are {', '.join(VARIANTS)}")
+        env, trim = VARIANTS[name]
+        if not _installed(env):
+            parser.error(f"--variants: {name} needs {env['LD_PRELOAD']}, which this machine does not have")
+        child_args = ["--data", str(args.data), "--dtype", args.dtype, "--limit", str(args.limit)]
+        child_args += ["--steps", str(args.steps), "--lora-r", str(args.lora_r), "--attention", args.attention]
+        child_args += (["--model", args.model] if args.model else []) + (["--all-linear"] if args.all_linear else [])
+        results[name] = run_child(__file__, child_args + (["--trim"] if trim else []), env)
+        print(name, json.dumps(results[name]), flush=True)
     first = next(iter(results))
     header = ["variant", "RSS after step 1 MiB", "RSS after the last step MiB", "peak RSS MiB", "s / step"]
     header.append(f"losses identical to {first}'s")

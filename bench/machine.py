@@ -168,6 +168,20 @@ def stratified_sample(items: Sequence[T], keys: Sequence[str], limit: int | None
     return [items[i] for i in sorted(chosen)]
 
 
+def run_child(script: str | Path, args: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``script --child ARGS --result FILE`` in a fresh Python process (its own ``ru_maxrss``, allocator and
+    environment: ``env`` is added to this one's) and return the JSON the child wrote to FILE."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [sys.executable, str(script), "--child", *args, "--result", str(result)]
+        subprocess.run(cmd, check=True, env={**os.environ, **(env or {})})
+        return json.loads(result.read_text())
+
+
 def command_line(script: str | Path, argv: Sequence[str] | None) -> str:
     """The command that reproduces this run, e.g. ``python bench/signal_cost.py runs/bias --limit 96``."""
     path = Path(script).resolve()

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table
+from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table, run_child
 
 VARIANTS = ("released after each stage", "kept (no release)")
 
@@ -64,16 +62,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         child(args)
         return {}
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for variant in VARIANTS:
-            result = Path(tmp) / "result.json"
-            cmd = [sys.executable, __file__, "--child", "--variant", variant, "--data", str(args.data)]
-            cmd += ["--dtype", args.dtype, "--limit", str(args.limit), "--steps", str(args.steps)]
-            cmd += ["--sessions", str(args.sessions), "--result", str(result)]
-            cmd += ["--model", args.model] if args.model else []
-            subprocess.run(cmd, check=True)
-            results[variant] = json.loads(result.read_text())
-            print(variant, results[variant], flush=True)
+    for variant in VARIANTS:
+        child_args = ["--variant", variant, "--data", str(args.data), "--dtype", args.dtype, "--limit", str(args.limit)]
+        child_args += ["--steps", str(args.steps), "--sessions", str(args.sessions)]
+        results[variant] = run_child(__file__, child_args + (["--model", args.model] if args.model else []))
+        print(variant, results[variant], flush=True)
     header = ["memory between stages", *(f"RSS after session {i + 1} MiB" for i in range(args.sessions)), "peak MiB"]
     rows = [[name, *(f"{x:.0f}" for x in r["after"]), f"{r['peak']:.0f}"] for name, r in results.items()]
     body = (

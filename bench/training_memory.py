@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table
+from machine import RESULTS_MD, append_section, command_line, describe_machine, markdown_table, run_child
 
 VARIANTS = {
     "default": ({}, False),
@@ -72,16 +68,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         child(args)
         return {}
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, (env, checkpointing) in VARIANTS.items():
-            result = Path(tmp) / "result.json"
-            cmd = [sys.executable, __file__, "--child", "--data", str(args.data), "--dtype", args.dtype]
-            cmd += ["--limit", str(args.limit), "--steps", str(args.steps), "--result", str(result)]
-            cmd += ["--model", args.model] if args.model else []
-            cmd += ["--checkpointing"] if checkpointing else []
-            subprocess.run(cmd, check=True, env={**os.environ, **env})
-            results[name] = json.loads(result.read_text())
-            print(name, results[name], flush=True)
+    for name, (env, checkpointing) in VARIANTS.items():
+        child_args = ["--data", str(args.data), "--dtype", args.dtype, "--limit", str(args.limit)]
+        child_args += ["--steps", str(args.steps)] + (["--model", args.model] if args.model else [])
+        results[name] = run_child(__file__, child_args + (["--checkpointing"] if checkpointing else []), env)
+        print(name, results[name], flush=True)
     rows = [[name, f"{r['loaded']:.0f}", f"{r['peak']:.0f}", f"{r['s_per_step']:.1f}"] for name, r in results.items()]
     table = markdown_table(["variant", "peak RSS after loading MiB", "peak RSS after training MiB", "s / step"], rows)
     width = next(iter(results.values()))["width"]
