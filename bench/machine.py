@@ -6,11 +6,14 @@ Not a package: the scripts import it as ``machine`` (``python bench/x.py`` puts 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import random
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -171,10 +174,6 @@ def stratified_sample(items: Sequence[T], keys: Sequence[str], limit: int | None
 def run_child(script: str | Path, args: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``script --child ARGS --result FILE`` in a fresh Python process (its own ``ru_maxrss``, allocator and
     environment: ``env`` is added to this one's) and return the JSON the child wrote to FILE."""
-    import json
-    import subprocess
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
         cmd = [sys.executable, str(script), "--child", *args, "--result", str(result)]
