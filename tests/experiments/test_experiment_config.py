@@ -78,6 +78,8 @@ def _write(tmp_path, text):
         ("filter: {signal: nll}\n", "filter: threshold_method rise is a cut on the log_nll scale"),
         ("data: {d_noisy: a.jsonl}\n", "d_noisy and data.d_safe go together"),
         ("eval: {n: 1}\n", "eval.n must be >= 2"),
+        ("train_seed: -1\n", "train_seed must be >= 0"),
+        ("train_seed: one\n", "train_seed: expected int"),
         ("- a list\n", "expected a mapping"),
     ],
 )

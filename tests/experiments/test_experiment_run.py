@@ -288,6 +288,35 @@ def test_filter_from_reuses_the_selection_without_the_filter_sessions(study, tin
     ).read_text().replace("\n", "")
 
 
+def test_train_seed_retrains_a_method_under_another_seed_against_the_same_selection(
+    study, tiny_model_dir, data_dir, tmp_path
+):
+    import forgetfilter.training as training
+
+    source = _filter_records(study, tmp_path / "records")
+    seeds: dict[str, int] = {}
+    real = training.train_session
+
+    def recording(model, tokenizer, examples, settings, *args, desc="train", **kwargs):
+        seeds[desc] = settings.seed
+        return real(model, tokenizer, examples, settings, *args, desc=desc, **kwargs)
+
+    args = (f"filter_from={source}", "methods=[forgetfilter]", "interleaved.rounds=0")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "train_session", recording)
+        result = _invoke(study["config"], tmp_path / "run", tiny_model_dir, data_dir, *args, "train_seed=7")
+    assert result.exit_code == 0, result.output
+    assert seeds == {"forgetfilter": 7}
+    new, old = tmp_path / "run", study["run"]
+    assert (new / "selections/forgetfilter.json").read_bytes() == (old / "selections/forgetfilter.json").read_bytes()
+    trained = (new / "sessions/forgetfilter/adapter/adapter_model.safetensors").read_bytes()
+    assert trained != (old / "sessions/forgetfilter/adapter/adapter_model.safetensors").read_bytes()
+    # the same folder under another training seed would mix two runs: refused before anything trains
+    again = _invoke(study["config"], tmp_path / "run", tiny_model_dir, data_dir, *args, "train_seed=8")
+    assert again.exit_code == 2
+    assert "different config (train_seed: 7 -> 8)" in again.output.replace("\n", "")
+
+
 def test_filter_from_of_other_data_is_refused_before_training(study, tiny_model_dir, data_dir, tmp_path):
     source = _filter_records(study, tmp_path / "records")
     args = (f"filter_from={source}", "methods=[forgetfilter]", "data.n=20")

@@ -73,6 +73,7 @@ class ExperimentConfig:
     methods: tuple[str, ...] = tuple(METHODS)
     cue: str | None = None  # moral self-correction cue; None = the kind's default (experiments.cues)
     filter_from: str | None = None  # an earlier run's RUN/filter (weights not needed): reuse its selection
+    train_seed: int | None = None  # LoRA init and batch order of every method's own finetune; None = filter.s1.seed
     data: DataSettings = field(default_factory=DataSettings)
     filter: FilterConfig = field(default_factory=FilterConfig)
     eval: EvalSettings = field(default_factory=EvalSettings)
@@ -94,6 +95,8 @@ class ExperimentConfig:
                 f"methods {', '.join(needs)} evaluate the filter's own models (M1, M2), which filter_from does not "
                 "train; drop them or filter_from"
             )
+        if self.train_seed is not None and self.train_seed < 0:
+            raise ConfigError(f"train_seed must be >= 0 (or null for filter.s1.seed), got {self.train_seed}")
         if self.filter.model is not None:
             raise ConfigError("set the model with the top-level key `model`, not filter.model")
         if (self.data.d_noisy is None) != (self.data.d_safe is None):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from forgetfilter.experiments.reuse import copy_reused_filter, load_reused_filte
 from forgetfilter.experiments.stages import Echo, eval_stage, train_stage
 from forgetfilter.pipeline import StageLog, record_precision
 from forgetfilter.precision import PROBES_FILE, run_probes
+from forgetfilter.training import SessionSettings
 
 NEEDS_FILTER_RUN = {"m1", "m2", "forgetfilter", "random_filter"}
 
@@ -140,17 +141,26 @@ def train_models(
         forgetfilter = MethodSelection("forgetfilter", result.mask, result.scores)
         adapters["m1"], adapters["m2"] = run_dir / "filter/s1/adapter", run_dir / "filter/s1_plus/adapter"
     selections = select_all(config, data, forgetfilter, needed)
+    session = method_session(config)
     for name, selection in selections.items():
         distributed.on_main(_write_selection, run_dir / "selections" / f"{name}.json", selection, data)
         kept = selection.kept(data.noisy)
         if not kept:
             raise ConfigError(f"the {name} filter removed every example of D_noisy; nothing is left to finetune on")
-        adapters[name] = train_stage(fcfg, kept, fcfg.s1, run_dir / "sessions" / name, log, name, echo=echo)
+        adapters[name] = train_stage(fcfg, kept, session, run_dir / "sessions" / name, log, name, echo=echo)
     if "replay" in needed:
         replay = [*data.noisy, *data.safe]
         random.Random(config.seed).shuffle(replay)
-        adapters["replay"] = train_stage(fcfg, replay, fcfg.s1, run_dir / "sessions/replay", log, "replay", echo=echo)
+        adapters["replay"] = train_stage(fcfg, replay, session, run_dir / "sessions/replay", log, "replay", echo=echo)
     return adapters, selections
+
+
+def method_session(config: ExperimentConfig) -> SessionSettings:
+    """The settings of every method's own finetune: the filter's S1, with ``train_seed`` (LoRA initialisation and
+    batch order) in place of its seed when set, so a method can be retrained under another training seed against
+    the same selection (``filter_from``)."""
+    s1 = config.filter_config().s1
+    return s1 if config.train_seed is None else replace(s1, seed=config.train_seed)
 
 
 def select_all(
