@@ -566,3 +566,26 @@ def test_attention_probe_noise_times_both_probes_per_width(tmp_path):
     ]
     assert all(r[5].endswith("of 2") for r in rows)
     assert "| trials choosing eager" in _section(md, "attention_probe_noise.py")
+
+
+def test_training_spread_compares_one_method_across_runs_on_the_same_prompts(tmp_path):
+    spread = _script("training_spread")
+
+    def run(name: str, scores: list[float]) -> Path:
+        folder = tmp_path / name / "eval" / "forgetfilter"
+        folder.mkdir(parents=True)
+        rows = [
+            {"id": f"p{i}", "source": "s", "prompt": "x", "generation": "y", "toxicity": t, "group": "toxic_text"}
+            for i, t in enumerate(scores)
+        ]
+        (folder / "generations_toxicity.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return tmp_path / name
+
+    base = run("base", [0.2] * 40)
+    same, higher = run("same", [0.2] * 40), run("higher", [0.5] * 40)
+    rows = spread.compare_trainings(base, [same, higher], "forgetfilter", "toxicity", None)
+    assert rows[2] == "| same − base | toxicity_mean | 0.200 | 0.200 | +0.000 | [+0.000, +0.000] | 40 |"
+    assert rows[3] == "| higher − base | toxicity_mean | 0.500 | 0.200 | +0.300 | [+0.300, +0.300] | 40 |"
+    other = run("other-prompts", [0.2] * 39)
+    with pytest.raises(Exception, match="not evaluated on the same prompts"):
+        spread.compare_trainings(base, [other], "forgetfilter", "toxicity", None)
