@@ -16,25 +16,32 @@ import sys
 from pathlib import Path
 
 from forgetfilter.errors import ForgetFilterError
-from forgetfilter.experiments.compare import bootstrap_pairs, pair_records, read_generations
+from forgetfilter.experiments.compare import bootstrap_pairs, pair_records, read_generations, suite_spec
+from forgetfilter.report import markdown_table
 
 
 def compare_trainings(base: Path, others: list[Path], method: str, suite: str, metric: str | None) -> list[str]:
-    """One table row per other run: its method's figure, the base run's, the difference and its 95% interval."""
-    from forgetfilter.experiments.compare import suite_spec
-
+    """The lines of a markdown table, one row per other run: its method's figure, the base run's, the difference
+    and its 95% interval."""
     spec = suite_spec(suite)
-    rows = ["| runs | metric | other | base | other − base | 95% interval | prompts |", "|---|---|---|---|---|---|---|"]
     base_records = read_generations(base, method, suite)
+    rows = []
     for other in others:
         where = f"{other} vs {base} ({suite}: {method})"
         pair = pair_records(read_generations(other, method, suite), base_records, spec, where)
         c = bootstrap_pairs([pair], suite, str(other), str(base), metric=metric)
         rows.append(
-            f"| {other.name} − {base.name} | {c.metric} | {c.value_a:.3f} | {c.value_b:.3f} | {c.diff:+.3f} "
-            f"| [{c.low:+.3f}, {c.high:+.3f}] | {c.n_prompts} |"
+            {
+                "runs": f"{other.name} − {base.name}",
+                "metric": c.metric,
+                "other": f"{c.value_a:.3f}",
+                "base": f"{c.value_b:.3f}",
+                "other − base": f"{c.diff:+.3f}",
+                "95% interval": f"[{c.low:+.3f}, {c.high:+.3f}]",
+                "prompts": c.n_prompts,
+            }
         )
-    return rows
+    return markdown_table(rows).splitlines()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
 from forgetfilter.experiments.config import ExperimentConfig
 from forgetfilter.experiments.cues import default_cue
@@ -141,7 +142,7 @@ def train_models(
         forgetfilter = MethodSelection("forgetfilter", result.mask, result.scores)
         adapters["m1"], adapters["m2"] = run_dir / "filter/s1/adapter", run_dir / "filter/s1_plus/adapter"
     selections = select_all(config, data, forgetfilter, needed)
-    session = method_session(config)
+    session = method_session(fcfg, config.train_seed)
     for name, selection in selections.items():
         distributed.on_main(_write_selection, run_dir / "selections" / f"{name}.json", selection, data)
         kept = selection.kept(data.noisy)
@@ -155,12 +156,11 @@ def train_models(
     return adapters, selections
 
 
-def method_session(config: ExperimentConfig) -> SessionSettings:
+def method_session(fcfg: FilterConfig, train_seed: int | None) -> SessionSettings:
     """The settings of every method's own finetune: the filter's S1, with ``train_seed`` (LoRA initialisation and
     batch order) in place of its seed when set, so a method can be retrained under another training seed against
     the same selection (``filter_from``)."""
-    s1 = config.filter_config().s1
-    return s1 if config.train_seed is None else replace(s1, seed=config.train_seed)
+    return fcfg.s1 if train_seed is None else replace(fcfg.s1, seed=train_seed)
 
 
 def select_all(
