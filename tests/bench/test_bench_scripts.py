@@ -589,3 +589,36 @@ def test_training_spread_compares_one_method_across_runs_on_the_same_prompts(tmp
     other = run("other-prompts", [0.2] * 39)
     with pytest.raises(Exception, match="not evaluated on the same prompts"):
         spread.compare_trainings(base, [other], "forgetfilter", "toxicity", None)
+
+
+def test_interleaved_sessions_compares_every_round_pooled_and_per_run(tmp_path):
+    sessions = _script("interleaved_sessions")
+
+    def run(name: str, values: dict[str, float], rounds: int = 2) -> Path:
+        for arm in ("forgetfilter", "no_filter"):
+            for r in range(1, rounds + 1):
+                for after in ("noisy", "safe"):
+                    folder = tmp_path / name / "interleaved" / arm / f"round{r}" / f"eval_{after}"
+                    folder.mkdir(parents=True)
+                    t = values[f"{arm}_{after}"] + 0.1 * (r - 1)
+                    rows = [
+                        {"id": f"p{i}", "source": "s", "prompt": "x", "generation": "y", "toxicity": t}
+                        for i in range(30)
+                    ]
+                    (folder / "generations_toxicity.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+        return tmp_path / name
+
+    values = {"forgetfilter_noisy": 0.3, "forgetfilter_safe": 0.2, "no_filter_noisy": 0.6, "no_filter_safe": 0.2}
+    first, second = run("s1", values), run("s2", {**values, "no_filter_noisy": 0.4})
+    rows = sessions.compare_sessions([first, second], "toxicity", None)
+    assert len(rows) == 2 + 4 + 2  # header, rule; two rounds x two sessions; relearning in round 2 for each arm
+    assert rows[2] == (
+        "| forgetfilter/round1/eval_noisy − no_filter/round1/eval_noisy | toxicity_mean | 0.300 | 0.500 "
+        "| -0.200 [-0.200, -0.200] | -0.300, -0.100 | 60 |"  # resampled within each run: constant
+    )
+    assert rows[-1].startswith(
+        "| no_filter/round2/eval_noisy − no_filter/round1/eval_safe | toxicity_mean | 0.600 | 0.200 |"
+    )
+    partial = run("partial", values, rounds=0)
+    with pytest.raises(Exception, match="no round with all four sessions"):
+        sessions.compare_sessions([first, partial], "toxicity", None)
