@@ -15,21 +15,25 @@ import sys
 from pathlib import Path
 
 from forgetfilter.errors import ForgetFilterError
-from forgetfilter.experiments.compare import bootstrap_pairs, pair_records, read_records, suite_spec
+from forgetfilter.experiments.claims import _interleaved_pairs  # the pairing `forgetfilter claims` uses
+from forgetfilter.experiments.compare import bootstrap_pairs
+from forgetfilter.experiments.interleaved import ARMS
 from forgetfilter.report import markdown_table
 
-ARMS = ("forgetfilter", "no_filter")
+UNFILTERED, FILTERED = ARMS
 
 
 def session_pairs(rounds: int) -> list[tuple[str, str]]:
     """(a, b) session names, ``<arm>/round<r>/eval_<after>``: the arms after every session, then relearning."""
     pairs = [
-        (f"{ARMS[0]}/round{r}/eval_{s}", f"{ARMS[1]}/round{r}/eval_{s}")
+        (f"{FILTERED}/round{r}/eval_{s}", f"{UNFILTERED}/round{r}/eval_{s}")
         for r in range(1, rounds + 1)
         for s in ("noisy", "safe")
     ]
     pairs += [
-        (f"{arm}/round{r}/eval_noisy", f"{arm}/round{r - 1}/eval_safe") for arm in ARMS for r in range(2, rounds + 1)
+        (f"{arm}/round{r}/eval_noisy", f"{arm}/round{r - 1}/eval_safe")
+        for arm in (FILTERED, UNFILTERED)
+        for r in range(2, rounds + 1)
     ]
     return pairs
 
@@ -47,17 +51,12 @@ def rounds_in(run: Path) -> int:
 def compare_sessions(runs: list[Path], suite: str, metric: str | None) -> list[str]:
     """The lines of a markdown table: per session pair, the pooled figures, difference, interval and each run's
     difference."""
-    spec = suite_spec(suite)
     rounds = min(rounds_in(run) for run in runs)
     if rounds == 0:
         raise ForgetFilterError(f"no round with all four sessions evaluated in every run of {[str(r) for r in runs]}")
     rows = []
     for a, b in session_pairs(rounds):
-        pairs = []
-        for run in runs:
-            folder = run / "interleaved"
-            records = [read_records(folder / name / f"generations_{suite}.jsonl") for name in (a, b)]
-            pairs.append(pair_records(*records, spec, f"{run} ({a} vs {b})"))
+        pairs = _interleaved_pairs([run / "interleaved" for run in runs], a, b, suite)
         pooled = bootstrap_pairs(pairs, suite, a, b, metric=metric)
         each = [bootstrap_pairs([p], suite, a, b, metric=metric).diff for p in pairs]
         rows.append(
