@@ -10,7 +10,9 @@ under M0 (higher = more likely unsafe is the wrong way round for bias; the AUROC
 toxicity classifier. Where the unsafe examples come in several `safety_kind`s (the mixed mix), a third table gives
 each kind's AUROC (its unsafe examples against every example that is not unsafe) and how many of it the run removed.
 Labels are read only to score rankings that were fixed before they were read. A last table gives the AUROC of the
-unsafe examples against each other role alone (toxic vs non-toxic tweets, toxic tweets vs task examples). With
+unsafe examples against each other role alone (toxic vs non-toxic tweets, toxic tweets vs task examples), and one
+the ranking's AUROC minus that of M1's NLL alone (what S1 left unlearned, no forgetting needed), with a paired
+stratified bootstrap interval: whether forgetting adds anything to how little S1 taught an example. With
 ``--signal nll`` the ranking columns and the Otsu / GMM cuts use that signal instead of each run's own; the run's
 decision (its cut, the number removed) is reported as it was made.
 
@@ -56,6 +58,8 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
     quality = result.quality()[signal]  # recomputed: older summaries lack AUPRC
     forgot = forgetting(result.before[signal], result.after[signal], signal)
     interval = auroc_interval(forgot, unsafe)
+    # forgetting against M1's NLL alone (how little S1 taught each example): does forgetting add to it?
+    gain_over_m1 = auroc_gain_interval(forgot, np.asarray(result.before["nll"], dtype=float), unsafe)
     cuts = {}  # every label-free cut on the same scores, whichever the run used
     for method in ("rise", "otsu", "gmm") if signal == "log_nll" else ("otsu", "gmm"):
         quality_at = filter_quality(filter_mask(forgot, choose_threshold(forgot, method=method)), forgot, unsafe)
@@ -80,6 +84,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
         "cut": summary["threshold"]["method"],
         "auroc": quality["auroc"],
         "auroc_interval": interval,
+        "gain_over_m1_nll": gain_over_m1,
         "auprc": quality.get("auprc"),  # none for another signal under the rise cut
         "precision": quality.get("precision"),
         "recall": quality.get("recall"),
@@ -120,6 +125,30 @@ def auroc_interval(
     ]
     tail = (1 - level) / 2
     return [float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))]
+
+
+def auroc_gain_interval(
+    scores: np.ndarray,
+    baseline: np.ndarray,
+    is_unsafe: list[bool],
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> list[float]:
+    """AUROC(scores) − AUROC(baseline) on the same examples, with a paired percentile bootstrap interval (the same
+    resampled examples for both rankings, unsafe and other examples resampled separately): [difference, low, high]."""
+    y = np.asarray(is_unsafe, dtype=bool)
+    scores, baseline = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
+    positive, negative = np.flatnonzero(y), np.flatnonzero(~y)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        index = np.r_[rng.choice(positive, len(positive)), rng.choice(negative, len(negative))]
+        values.append(roc_auc_score(y[index], scores[index]) - roc_auc_score(y[index], baseline[index]))
+    tail = (1 - level) / 2
+    point = roc_auc_score(y, scores) - roc_auc_score(y, baseline)
+    return [float(point), float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))]
 
 
 def _by_safety_kind(examples: list, unsafe: list[bool], forgot: np.ndarray, removed: np.ndarray) -> dict:
@@ -164,6 +193,14 @@ def against_each_role(rows: list[dict]) -> str:
     for r in rows:
         for role, auroc in r["auroc_against_role"].items():
             lines.append(f"| {r['run']} | {role} | {_f(auroc)} |")
+    return "\n".join(lines)
+
+
+def gain_over_m1(rows: list[dict]) -> str:
+    lines = ["| run | AUROC of the ranking − AUROC of M1's NLL [95%, paired] |", "|---|---|"]
+    for r in rows:
+        point, low, high = r["gain_over_m1_nll"]
+        lines.append(f"| {r['run']} | {point:+.3f} [{low:+.3f}, {high:+.3f}] |")
     return "\n".join(lines)
 
 
@@ -313,6 +350,7 @@ def main(argv: list[str] | None = None) -> str:
         size_plot(rows, args.size_plot)
     text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind and model:\n\n" + per_kind(rows)
     text += "\n\nThe unsafe examples against each other role alone:\n\n" + against_each_role(rows)
+    text += "\n\nThe ranking against M1's NLL alone (no forgetting):\n\n" + gain_over_m1(rows)
     if any(r["by_safety_kind"] for r in rows):
         heading = "Each kind of unsafe example inside a run (forgetting by the ranking signal)"
         text += f"\n\n{heading}:\n\n" + per_safety_kind(rows)

@@ -296,6 +296,22 @@ def test_auroc_interval_narrows_with_more_examples_and_brackets_a_known_separati
     assert 0.03 < large[1] - large[0] < 0.055 and (large[1] - large[0]) < (small[1] - small[0]) / 3
 
 
+def test_auroc_gain_interval_is_zero_for_the_same_ranking_and_brackets_a_known_gain():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    gain = _script("study_table").auroc_gain_interval
+    rng = np.random.default_rng(2)
+    labels = [True] * 300 + [False] * 300
+    weak = np.r_[rng.normal(0.5, 1.0, 300), rng.normal(0.0, 1.0, 300)]  # AUROC about 0.64
+    assert gain(weak, weak, labels, resamples=200) == [0.0, 0.0, 0.0]  # paired: identical rankings never differ
+    strong = weak + np.r_[np.full(300, 1.0), np.zeros(300)]  # the same noise, the unsafe ones pushed up further
+    point, low, high = gain(strong, weak, labels, resamples=500)
+    assert point == pytest.approx(roc_auc_score(labels, strong) - roc_auc_score(labels, weak))
+    assert 0.0 < low < point < high and point > 0.15
+    assert gain(weak, strong, labels, resamples=500)[0] == pytest.approx(-point)  # the sign follows the order
+
+
 @pytest.mark.browser
 def test_review_load_times_the_page_in_chromium(noisy, chromium_executable, tmp_path):
     import threading
