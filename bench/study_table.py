@@ -109,20 +109,21 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
     }
 
 
+def _stratified_draws(is_unsafe: np.ndarray, resamples: int, seed: int):
+    """Bootstrap index arrays that resample unsafe and other examples separately (so every resample keeps the run's
+    share of unsafe examples), unsafe ones first."""
+    positive, negative = np.flatnonzero(is_unsafe), np.flatnonzero(~is_unsafe)
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield np.r_[rng.choice(positive, len(positive)), rng.choice(negative, len(negative))]
+
+
 def auroc_interval(
     scores: np.ndarray, is_unsafe: list[bool], *, level: float = 0.95, resamples: int = 2000, seed: int = 0
 ) -> list[float]:
-    """Percentile bootstrap interval of the AUROC, resampling unsafe and other examples separately (so every
-    resample keeps the run's share of unsafe examples)."""
-    y = np.asarray(is_unsafe, dtype=bool)
-    scores = np.asarray(scores, dtype=float)
-    positive, negative = scores[y], scores[~y]
-    rng = np.random.default_rng(seed)
-    labels = np.r_[np.ones(len(positive)), np.zeros(len(negative))]
-    values = [
-        roc_auc_score(labels, np.r_[rng.choice(positive, len(positive)), rng.choice(negative, len(negative))])
-        for _ in range(resamples)
-    ]
+    """Percentile bootstrap interval of the AUROC over stratified resamples of the examples."""
+    y, scores = np.asarray(is_unsafe, dtype=bool), np.asarray(scores, dtype=float)
+    values = [roc_auc_score(y[index], scores[index]) for index in _stratified_draws(y, resamples, seed)]
     tail = (1 - level) / 2
     return [float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))]
 
@@ -137,15 +138,13 @@ def auroc_gain_interval(
     seed: int = 0,
 ) -> list[float]:
     """AUROC(scores) − AUROC(baseline) on the same examples, with a paired percentile bootstrap interval (the same
-    resampled examples for both rankings, unsafe and other examples resampled separately): [difference, low, high]."""
+    stratified resamples for both rankings): [difference, low, high]."""
     y = np.asarray(is_unsafe, dtype=bool)
     scores, baseline = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
-    positive, negative = np.flatnonzero(y), np.flatnonzero(~y)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        index = np.r_[rng.choice(positive, len(positive)), rng.choice(negative, len(negative))]
-        values.append(roc_auc_score(y[index], scores[index]) - roc_auc_score(y[index], baseline[index]))
+    values = [
+        roc_auc_score(y[index], scores[index]) - roc_auc_score(y[index], baseline[index])
+        for index in _stratified_draws(y, resamples, seed)
+    ]
     tail = (1 - level) / 2
     point = roc_auc_score(y, scores) - roc_auc_score(y, baseline)
     return [float(point), float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))]
