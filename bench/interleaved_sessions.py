@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from forgetfilter.errors import ForgetFilterError
-from forgetfilter.experiments.claims import _interleaved_pairs  # the pairing `forgetfilter claims` uses
+from forgetfilter.experiments.claims import interleaved_pairs  # the pairing `forgetfilter claims` uses
 from forgetfilter.experiments.compare import bootstrap_pairs
 from forgetfilter.experiments.interleaved import ARMS
 from forgetfilter.report import markdown_table
@@ -56,7 +56,7 @@ def compare_sessions(runs: list[Path], suite: str, metric: str | None) -> list[s
         raise ForgetFilterError(f"no round with all four sessions evaluated in every run of {[str(r) for r in runs]}")
     rows = []
     for a, b in session_pairs(rounds):
-        pairs = _interleaved_pairs([run / "interleaved" for run in runs], a, b, suite)
+        pairs = interleaved_pairs([run / "interleaved" for run in runs], a, b, suite)
         pooled = bootstrap_pairs(pairs, suite, a, b, metric=metric)
         each = [bootstrap_pairs([p], suite, a, b, metric=metric).diff for p in pairs]
         rows.append(

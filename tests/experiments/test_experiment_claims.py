@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from forgetfilter.cli import app
 from forgetfilter.errors import ConfigError
-from forgetfilter.experiments.claims import claims_table, paper_claims
+from forgetfilter.experiments.claims import claims_table, interleaved_pairs, paper_claims
 
 TOXICITY = {"m0": 0.1, "no_filter": 0.4, "sequential": 0.15, "self_correction": 0.3, "forgetfilter": 0.1, "replay": 0.2}
 
@@ -150,6 +150,21 @@ def test_interleaved_rounds_are_read_as_far_as_they_got(tmp_path):
     assert not [c for c in claims if c.claim.startswith("a filtered model")]  # its round 2 is not evaluated yet
     ends = _by(claims, "interleaved: the filtered model ends safer")
     assert ends.verdict == "reproduced" and "round1" in ends.measure  # the last round both arms have
+
+
+def test_interleaved_pairs_pairs_each_run_s_sessions_by_prompt(tmp_path):
+    runs = [_run(tmp_path / "s1"), _run(tmp_path / "s2")]
+    a, b = "forgetfilter/round1/eval_noisy", "no_filter/round1/eval_noisy"
+    for run, (level_a, level_b) in zip(runs, [(0.1, 0.4), (0.2, 0.3)], strict=True):
+        _session(run, a, level_a)
+        _session(run, b, level_b)
+    pairs = interleaved_pairs([r / "interleaved" for r in runs], a, b, "toxicity")
+    assert len(pairs) == 2  # one pair of record lists per run, in the order given
+    for (records_a, records_b), (level_a, level_b) in zip(pairs, [(0.1, 0.4), (0.2, 0.3)], strict=True):
+        assert [r["id"] for r in records_a] == [r["id"] for r in records_b]
+        assert records_b[0]["toxicity"] - records_a[0]["toxicity"] == pytest.approx(level_b - level_a)
+    with pytest.raises(ConfigError, match="round2"):  # a session not evaluated is named, not skipped
+        interleaved_pairs([runs[0] / "interleaved"], a, "no_filter/round2/eval_noisy", "toxicity")
 
 
 def _interleaved_bias_claims(tmp_path, filtered_round2):

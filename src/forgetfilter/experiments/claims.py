@@ -309,7 +309,7 @@ def _compare_sessions(
     folders: list[Path], a: str, b: str, suite: str, metric: str | None, magnitude: bool, n_boot: int
 ) -> Comparison:
     """The paired bootstrap between two interleaved sessions, pooled over the runs."""
-    pairs = _interleaved_pairs(folders, a, b, suite)
+    pairs = interleaved_pairs(folders, a, b, suite)
     return bootstrap_pairs(pairs, suite, a, b, metric=metric, magnitude=magnitude, n_boot=n_boot)
 
 
@@ -326,8 +326,10 @@ def _has_suite(eval_dir: Path, suite: str) -> bool:
     return path.is_file() and suite in json.loads(path.read_text(encoding="utf-8"))
 
 
-def _interleaved_pairs(folders: list[Path], a: str, b: str, suite: str) -> list[tuple[list, list]]:
-    """Per run, the paired records of two interleaved sessions (``<arm>/round<r>/eval_<after>``)."""
+def interleaved_pairs(folders: list[Path], a: str, b: str, suite: str) -> list[tuple[list, list]]:
+    """Per run folder (a run's ``interleaved/``), the paired records of two of its sessions (``a``, ``b``:
+    ``<arm>/round<r>/eval_<after>``), as ``bootstrap_pairs`` takes them; shared by ``forgetfilter claims`` and
+    ``bench/interleaved_sessions.py``. A session not evaluated on ``suite`` is a ``ConfigError`` naming its file."""
     spec = REGISTRY[suite]
     return [
         pair_records(
