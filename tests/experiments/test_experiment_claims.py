@@ -155,12 +155,13 @@ def test_interleaved_rounds_are_read_as_far_as_they_got(tmp_path):
 def test_interleaved_pairs_pairs_each_run_s_sessions_by_prompt(tmp_path):
     runs = [_run(tmp_path / "s1"), _run(tmp_path / "s2")]
     a, b = "forgetfilter/round1/eval_noisy", "no_filter/round1/eval_noisy"
-    for run, (level_a, level_b) in zip(runs, [(0.1, 0.4), (0.2, 0.3)], strict=True):
+    levels = [(0.1, 0.4), (0.2, 0.3)]  # per run: session a's toxicity, session b's
+    for run, (level_a, level_b) in zip(runs, levels, strict=True):
         _session(run, a, level_a)
         _session(run, b, level_b)
     pairs = interleaved_pairs([r / "interleaved" for r in runs], a, b, "toxicity")
     assert len(pairs) == 2  # one pair of record lists per run, in the order given
-    for (records_a, records_b), (level_a, level_b) in zip(pairs, [(0.1, 0.4), (0.2, 0.3)], strict=True):
+    for (records_a, records_b), (level_a, level_b) in zip(pairs, levels, strict=True):
         assert [r["id"] for r in records_a] == [r["id"] for r in records_b]
         assert records_b[0]["toxicity"] - records_a[0]["toxicity"] == pytest.approx(level_b - level_a)
     with pytest.raises(ConfigError, match="round2"):  # a session not evaluated is named, not skipped
