@@ -14,7 +14,9 @@ unsafe examples against each other role alone (toxic vs non-toxic tweets, toxic 
 the ranking's AUROC minus that of M1's NLL alone (what S1 left unlearned, no forgetting needed), with a paired
 stratified bootstrap interval: whether forgetting adds anything to how little S1 taught an example. With
 ``--signal nll`` the ranking columns and the Otsu / GMM cuts use that signal instead of each run's own; the run's
-decision (its cut, the number removed) is reported as it was made.
+decision (its cut, the number removed) is reported as it was made. Where one kind ran at two model sizes on the same
+D_noisy file, a table gives the larger model's AUROC minus the smallest's, paired over those examples, per data seed
+and pooled over seeds (the size study; ``--size-plot`` draws AUROC and the forgetting gap against model size).
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
     python bench/study_table.py docs/records/filter-toxicity-s1-r64=runs/toxicity-s1-data/d_noisy.jsonl --signal nll
@@ -106,6 +108,10 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
         "by_safety_kind": by_safety_kind,
         "auroc_against_role": against_role,
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
+        # for pairing runs of two model sizes on the same examples (left out of --json)
+        "_data": str(data.resolve()),
+        "_ranking": forgot,
+        "_unsafe": unsafe,
     }
 
 
@@ -139,14 +145,31 @@ def auroc_gain_interval(
 ) -> list[float]:
     """AUROC(scores) − AUROC(baseline) on the same examples, with a paired percentile bootstrap interval (the same
     stratified resamples for both rankings): [difference, low, high]."""
-    y = np.asarray(is_unsafe, dtype=bool)
-    scores, baseline = np.asarray(scores, dtype=float), np.asarray(baseline, dtype=float)
-    values = [
-        roc_auc_score(y[index], scores[index]) - roc_auc_score(y[index], baseline[index])
-        for index in _stratified_draws(y, resamples, seed)
+    return auroc_gain_pooled([(scores, baseline, is_unsafe)], level=level, resamples=resamples, seed=seed)
+
+
+def auroc_gain_pooled(
+    pairs: list[tuple[np.ndarray, np.ndarray, list[bool]]],
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> list[float]:
+    """The mean over several (scores, baseline, is_unsafe) pairs, each on its own examples (one per data seed), of
+    AUROC(scores) − AUROC(baseline), with a percentile bootstrap interval: each resample redraws every pair's examples
+    (stratified, one draw for both rankings of a pair) and averages the pairs' differences: [mean, low, high]. It
+    covers the sampling of examples, not training noise."""
+    prepared = [
+        (np.asarray(y, dtype=bool), np.asarray(s, dtype=float), np.asarray(b, dtype=float)) for s, b, y in pairs
     ]
+
+    def gain(y: np.ndarray, scores: np.ndarray, baseline: np.ndarray, index=slice(None)) -> float:
+        return roc_auc_score(y[index], scores[index]) - roc_auc_score(y[index], baseline[index])
+
+    draws = zip(*(_stratified_draws(y, resamples, seed + i) for i, (y, _, _) in enumerate(prepared)), strict=True)
+    values = [np.mean([gain(*pair, index) for pair, index in zip(prepared, indices, strict=True)]) for indices in draws]
     tail = (1 - level) / 2
-    point = roc_auc_score(y, scores) - roc_auc_score(y, baseline)
+    point = np.mean([gain(*pair) for pair in prepared])
     return [float(point), float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))]
 
 
@@ -307,6 +330,45 @@ def size_plot(rows: list[dict], path: Path) -> Path:
     return path
 
 
+def size_gains(rows: list[dict], *, resamples: int = 2000) -> str:
+    """Per kind, each larger model's AUROC minus the smallest model's on the same D_noisy file (paired over its
+    examples, one line per data seed), and pooled over the data seeds both sizes ran on (`auroc_gain_pooled`); the
+    first run given of a model on a data file is used. Empty when no kind has two sizes on one data file."""
+    sized = [r for r in rows if model_parameters(r["model"]) is not None]
+    lines = []
+    for kind in sorted({r["kind"] for r in sized}):
+        group = [r for r in sized if r["kind"] == kind]
+        first: dict[tuple[str, str], dict] = {}
+        for r in group:
+            first.setdefault((r["model"], r["_data"]), r)
+        smallest, *larger = sorted({r["model"] for r in group}, key=model_parameters)
+        for model in larger:
+            pairs = [
+                (first[(model, data)], first[(smallest, data)])
+                for m, data in first
+                if m == model and (smallest, data) in first
+            ]
+            for big, small in pairs:
+                point, low, high = auroc_gain_interval(
+                    big["_ranking"], small["_ranking"], small["_unsafe"], resamples=resamples
+                )
+                lines.append(
+                    f"| {kind} | {model} − {smallest} | seed {big['seed']} ({big['run']} − {small['run']}) | "
+                    f"{point:+.3f} [{low:+.3f}, {high:+.3f}] |"
+                )
+            if len(pairs) > 1:
+                point, low, high = auroc_gain_pooled(
+                    [(big["_ranking"], small["_ranking"], small["_unsafe"]) for big, small in pairs],
+                    resamples=resamples,
+                )
+                seeds = ", ".join(str(big["seed"]) for big, _ in pairs)
+                interval = f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
+                lines.append(f"| {kind} | {model} − {smallest} | pooled, seeds {seeds} | {interval} |")
+    if not lines:
+        return ""
+    return "\n".join(["| kind | models | data | AUROC difference [95%, paired] |", "|---|---|---|---|", *lines])
+
+
 def per_rise(rows: list[dict]) -> str:
     values = list(rows[0]["rise_grid"])
     lines = ["| run | " + " | ".join(f"rise {v}" for v in values) + " |", "|---|" + "---|" * len(values)]
@@ -344,12 +406,15 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     rows = [run_row(run, data, args.rise_grid, args.signal) for run, data in parse_pairs(args.runs, parser)]
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        public = [{key: value for key, value in r.items() if not key.startswith("_")} for r in rows]
+        args.json.write_text(json.dumps(public, indent=2) + "\n")
     if args.size_plot:
         size_plot(rows, args.size_plot)
     text = per_run(rows) + "\n\nMean ± standard deviation over runs of a kind and model:\n\n" + per_kind(rows)
     text += "\n\nThe unsafe examples against each other role alone:\n\n" + against_each_role(rows)
     text += "\n\nThe ranking against M1's NLL alone (no forgetting):\n\n" + gain_over_m1(rows)
+    if gains := size_gains(rows):
+        text += "\n\nThe larger model's ranking against the smallest's on the same examples:\n\n" + gains
     if any(r["by_safety_kind"] for r in rows):
         heading = "Each kind of unsafe example inside a run (forgetting by the ranking signal)"
         text += f"\n\n{heading}:\n\n" + per_safety_kind(rows)

@@ -214,6 +214,7 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     argv = [f"{tmp_path / 'run'}={noisy[0]}", "--json", str(tmp_path / "rows.json"), "--rise-grid", "-100", "0.25"]
     table = _script("study_table").main(argv)
     [row] = json.loads((tmp_path / "rows.json").read_text())
+    assert not [key for key in row if key.startswith("_")]  # the pairing fields stay out of --json
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert row["auroc"] == summary["quality"]["log_nll"]["auroc"] and row["removed"] == summary["n_removed"]
     assert row["n"] == 18 and row["n_unsafe"] == 6 and 0.0 <= row["classifier_auroc"] <= 1.0
@@ -310,6 +311,41 @@ def test_auroc_gain_interval_is_zero_for_the_same_ranking_and_brackets_a_known_g
     assert point == pytest.approx(roc_auc_score(labels, strong) - roc_auc_score(labels, weak))
     assert 0.0 < low < point < high and point > 0.15
     assert gain(weak, strong, labels, resamples=500)[0] == pytest.approx(-point)  # the sign follows the order
+
+
+def test_size_gains_pair_two_sizes_per_data_seed_and_pool_the_seeds():
+    import numpy as np
+
+    study_table = _script("study_table")
+    rng = np.random.default_rng(3)
+    labels = [True] * 200 + [False] * 200
+
+    def row(model: str, seed: int, ranking: np.ndarray) -> dict:
+        run = f"bias-s{seed}-{model}"
+        return {"run": run, "kind": "bias", "model": model, "seed": seed, "_data": f"/d{seed}.jsonl",
+                "_ranking": ranking, "_unsafe": labels}  # fmt: skip
+
+    weak = {seed: np.r_[rng.normal(0.5, 1.0, 200), rng.normal(0.0, 1.0, 200)] for seed in (1, 2)}
+    strong = {seed: weak[seed] + np.r_[np.full(200, 0.5), np.zeros(200)] for seed in (1, 2)}
+    small, large = study_table.DEFAULT_MODEL, "qwen2.5-0.5b"
+    rows = [row(large, 1, strong[1]), row(small, 1, weak[1]), row(small, 2, weak[2]), row(large, 2, strong[2])]
+    rows.append(row(small, 3, weak[1]))  # a seed with one size only: no line of its own, not pooled
+    table = study_table.size_gains(rows, resamples=300)
+    per_seed = {s: study_table.auroc_gain_interval(strong[s], weak[s], labels, resamples=300) for s in (1, 2)}
+    pooled = study_table.auroc_gain_pooled([(strong[s], weak[s], labels) for s in (1, 2)], resamples=300)
+    assert pooled[0] == pytest.approx((per_seed[1][0] + per_seed[2][0]) / 2)  # the mean of the seeds' differences
+    assert 0.0 < pooled[1] < pooled[0] < pooled[2]
+    for seed in (1, 2):
+        point, low, high = per_seed[seed]
+        assert (
+            f"| seed {seed} (bias-s{seed}-{large} − bias-s{seed}-{small}) | {point:+.3f} [{low:+.3f}, {high:+.3f}] |"
+            in table
+        )
+    assert f"| pooled, seeds 1, 2 | {pooled[0]:+.3f} [{pooled[1]:+.3f}, {pooled[2]:+.3f}] |" in table
+    assert "seed 3" not in table and table.count("\n") == 4  # head, rule, two seeds, pooled
+    # two seeds drawn independently: the pooled interval is narrower than either seed's alone
+    assert pooled[2] - pooled[1] < min(high - low for _, low, high in per_seed.values())
+    assert study_table.size_gains([row(small, 1, weak[1]), row(small, 2, weak[2])]) == ""  # one size: no table
 
 
 @pytest.mark.browser
