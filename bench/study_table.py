@@ -79,7 +79,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
         "run": run.name,
         "kind": manifest.get("kind", run.name.split("-")[0]),
         "model": Path(str(config.get("model") or DEFAULT_MODEL)).name,  # a named model, or a folder's name
-        "seed": manifest.get("seed"),
+        "seed": manifest.get("params", {}).get("seed"),  # `forgetfilter data build --seed`
         "n": len(examples),
         "n_unsafe": sum(unsafe),
         "signal": signal,

@@ -229,6 +229,13 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert row["rise_grid"]["0.25"] == row["cuts"]["rise"]  # the default value, cut again
     assert row["rise_grid"]["-100"]["removed"] == 18 and "| run | 0.500, 18 (3.00x) |" in table  # below every score
     assert f"| run | {row['model']} | 1 | " in table  # the per-kind mean (kind from the folder name, no manifest)
+    built = tmp_path / "built"  # a mix as `forgetfilter data build` writes it: kind and seed from its manifest
+    built.mkdir()
+    shutil.copy(noisy[0], built / "d_noisy.json")
+    (built / "manifest.json").write_text(json.dumps({"kind": "bias", "params": {"kind": "bias", "seed": 7}}))
+    _script("study_table").main([f"{tmp_path / 'run'}={built / 'd_noisy.json'}", "--json", str(built / "rows.json")])
+    [from_manifest] = json.loads((built / "rows.json").read_text())
+    assert (from_manifest["kind"], from_manifest["seed"]) == ("bias", 7)
 
     larger = tmp_path / "run-larger"  # the same scores as if from another model: a group of its own, never pooled
     shutil.copytree(tmp_path / "run", larger)
