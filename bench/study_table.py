@@ -16,7 +16,10 @@ stratified bootstrap interval: whether forgetting adds anything to how little S1
 ``--signal nll`` the ranking columns and the Otsu / GMM cuts use that signal instead of each run's own; the run's
 decision (its cut, the number removed) is reported as it was made. Where one kind ran at two model sizes on the same
 D_noisy file, a table gives the larger model's AUROC minus the smallest's, paired over those examples, per data seed
-and pooled over seeds (the size study; ``--size-plot`` draws AUROC and the forgetting gap against model size).
+and pooled over seeds (the size study; ``--size-plot`` draws AUROC and the forgetting gap against model size); a
+model trained several times on one file under other training seeds (`s1.seed`, `s1_plus.seed`, the rest of the config
+the same) counts there as the mean of its runs, and a last table gives each retraining's AUROC minus the first
+training's on the same examples: the training noise the size table's intervals leave out.
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
     python bench/study_table.py docs/records/filter-toxicity-s1-r64=runs/toxicity-s1-data/d_noisy.jsonl --signal nll
@@ -80,6 +83,7 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
         "kind": manifest.get("kind", run.name.split("-")[0]),
         "model": Path(str(config.get("model") or DEFAULT_MODEL)).name,  # a named model, or a folder's name
         "seed": manifest.get("params", {}).get("seed"),  # `forgetfilter data build --seed`
+        "training_seeds": "/".join(str(config.get(stage, {}).get("seed", "?")) for stage in ("s1", "s1_plus")),
         "n": len(examples),
         "n_unsafe": sum(unsafe),
         "signal": signal,
@@ -110,9 +114,16 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
         # for pairing runs of two model sizes on the same examples (left out of --json)
         "_data": str(data.resolve()),
+        "_setup": _setup(config),
         "_ranking": forgot,
         "_unsafe": unsafe,
     }
+
+
+def _setup(config: dict) -> str:
+    """The run's config without its training seeds: two runs of one setup on one file differ only in training noise."""
+    stages = {stage: {k: v for k, v in config.get(stage, {}).items() if k != "seed"} for stage in ("s1", "s1_plus")}
+    return json.dumps({**config, **stages}, sort_keys=True, default=str)
 
 
 def _stratified_draws(is_unsafe: np.ndarray, resamples: int, seed: int):
@@ -157,14 +168,23 @@ def auroc_gain_pooled(
 ) -> list[float]:
     """The mean over several (scores, baseline, is_unsafe) pairs, each on its own examples (one per data seed), of
     AUROC(scores) − AUROC(baseline), with a percentile bootstrap interval: each resample redraws every pair's examples
-    (stratified, one draw for both rankings of a pair) and averages the pairs' differences: [mean, low, high]. It
-    covers the sampling of examples, not training noise."""
+    (stratified, one draw for both rankings of a pair) and averages the pairs' differences: [mean, low, high].
+    ``scores`` or ``baseline`` may be 2-D, one row per training of a model on the pair's examples: its AUROC is then the
+    mean of the rows' (every row on the same draw). It covers the sampling of examples, not training noise."""
     prepared = [
-        (np.asarray(y, dtype=bool), np.asarray(s, dtype=float), np.asarray(b, dtype=float)) for s, b, y in pairs
+        (
+            np.asarray(y, dtype=bool),
+            np.atleast_2d(np.asarray(s, dtype=float)),
+            np.atleast_2d(np.asarray(b, dtype=float)),
+        )
+        for s, b, y in pairs
     ]
 
+    def mean_auroc(y: np.ndarray, rankings: np.ndarray, index) -> float:
+        return float(np.mean([roc_auc_score(y[index], ranking[index]) for ranking in rankings]))
+
     def gain(y: np.ndarray, scores: np.ndarray, baseline: np.ndarray, index=slice(None)) -> float:
-        return roc_auc_score(y[index], scores[index]) - roc_auc_score(y[index], baseline[index])
+        return mean_auroc(y, scores, index) - mean_auroc(y, baseline, index)
 
     draws = zip(*(_stratified_draws(y, resamples, seed + i) for i, (y, _, _) in enumerate(prepared)), strict=True)
     values = [np.mean([gain(*pair, index) for pair, index in zip(prepared, indices, strict=True)]) for indices in draws]
@@ -330,43 +350,80 @@ def size_plot(rows: list[dict], path: Path) -> Path:
     return path
 
 
+def _runs_by_data(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Runs grouped by (model, D_noisy file), in the order given, keeping only the first run's setup of a model on a
+    file: several in a group are trainings of one setup on the same examples under other training seeds
+    (`s1.seed`, `s1_plus.seed`); another setup (say a larger LoRA rank) on the same file, or a second run under
+    training seeds already in the group, is left out."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        group = groups.setdefault((r["model"], r["_data"]), [])
+        same_setup = not group or r["_setup"] == group[0]["_setup"]
+        if same_setup and r["training_seeds"] not in {g["training_seeds"] for g in group}:
+            group.append(r)
+    return groups
+
+
+def _names(runs: list[dict]) -> str:
+    return runs[0]["run"] if len(runs) == 1 else "mean of " + ", ".join(r["run"] for r in runs)
+
+
+def _stacked(big: list[dict], small: list[dict]) -> tuple:
+    """A size pair for `auroc_gain_pooled`: every training's ranking of each model, and the labels."""
+    return [r["_ranking"] for r in big], [r["_ranking"] for r in small], small[0]["_unsafe"]
+
+
 def size_gains(rows: list[dict], *, resamples: int = 2000) -> str:
     """Per kind, each larger model's AUROC minus the smallest model's on the same D_noisy file (paired over its
-    examples, one line per data seed), and pooled over the data seeds both sizes ran on (`auroc_gain_pooled`); the
-    first run given of a model on a data file is used. Empty when no kind has two sizes on one data file."""
+    examples, one line per data seed), and pooled over the data seeds both sizes ran on (`auroc_gain_pooled`). Where a
+    model ran several times on one file under other training seeds, its AUROC there is the mean of those runs' (see
+    `_runs_by_data`). Empty when no kind has two sizes on one data file."""
     sized = [r for r in rows if model_parameters(r["model"]) is not None]
     lines = []
     for kind in sorted({r["kind"] for r in sized}):
-        group = [r for r in sized if r["kind"] == kind]
-        first: dict[tuple[str, str], dict] = {}
-        for r in group:
-            first.setdefault((r["model"], r["_data"]), r)
-        smallest, *larger = sorted({r["model"] for r in group}, key=model_parameters)
+        groups = _runs_by_data([r for r in sized if r["kind"] == kind])
+        smallest, *larger = sorted({model for model, _ in groups}, key=model_parameters)
         for model in larger:
             pairs = [
-                (first[(model, data)], first[(smallest, data)])
-                for m, data in first
-                if m == model and (smallest, data) in first
+                (groups[(m, data)], groups[(smallest, data)])
+                for m, data in groups
+                if m == model and (smallest, data) in groups
             ]
             for big, small in pairs:
-                point, low, high = auroc_gain_interval(
-                    big["_ranking"], small["_ranking"], small["_unsafe"], resamples=resamples
-                )
+                point, low, high = auroc_gain_pooled([_stacked(big, small)], resamples=resamples)
                 lines.append(
-                    f"| {kind} | {model} − {smallest} | seed {big['seed']} ({big['run']} − {small['run']}) | "
+                    f"| {kind} | {model} − {smallest} | seed {big[0]['seed']} ({_names(big)} − {_names(small)}) | "
                     f"{point:+.3f} [{low:+.3f}, {high:+.3f}] |"
                 )
             if len(pairs) > 1:
-                point, low, high = auroc_gain_pooled(
-                    [(big["_ranking"], small["_ranking"], small["_unsafe"]) for big, small in pairs],
-                    resamples=resamples,
-                )
-                seeds = ", ".join(str(big["seed"]) for big, _ in pairs)
+                point, low, high = auroc_gain_pooled([_stacked(*pair) for pair in pairs], resamples=resamples)
+                seeds = ", ".join(str(big[0]["seed"]) for big, _ in pairs)
                 interval = f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
                 lines.append(f"| {kind} | {model} − {smallest} | pooled, seeds {seeds} | {interval} |")
     if not lines:
         return ""
     return "\n".join(["| kind | models | data | AUROC difference [95%, paired] |", "|---|---|---|---|", *lines])
+
+
+def training_spread(rows: list[dict], *, resamples: int = 2000) -> str:
+    """Training noise: where a model ran more than once on the same D_noisy file (other training seeds), each later
+    run's AUROC minus the first's, paired over the same examples. The size table's intervals cover the sampling of
+    examples only; this is the change one retraining makes. Empty when no run was repeated."""
+    lines = []
+    for (model, _), runs in _runs_by_data(rows).items():
+        first, *repeats = runs
+        for run in repeats:
+            point, low, high = auroc_gain_interval(
+                run["_ranking"], first["_ranking"], first["_unsafe"], resamples=resamples
+            )
+            lines.append(
+                f"| {first['kind']} | {model} | seed {first['seed']} | {run['run']} ({run['training_seeds']}) − "
+                f"{first['run']} ({first['training_seeds']}) | {point:+.3f} [{low:+.3f}, {high:+.3f}] |"
+            )
+    if not lines:
+        return ""
+    head = "| kind | model | data | runs (training seeds S1/S1+) | AUROC difference [95%, paired] |"
+    return "\n".join([head, "|---|---|---|---|---|", *lines])
 
 
 def per_rise(rows: list[dict]) -> str:
@@ -415,6 +472,8 @@ def main(argv: list[str] | None = None) -> str:
     text += "\n\nThe ranking against M1's NLL alone (no forgetting):\n\n" + gain_over_m1(rows)
     if gains := size_gains(rows):
         text += "\n\nThe larger model's ranking against the smallest's on the same examples:\n\n" + gains
+    if spread := training_spread(rows):
+        text += "\n\nThe same model trained again on the same examples (training noise):\n\n" + spread
     if any(r["by_safety_kind"] for r in rows):
         heading = "Each kind of unsafe example inside a run (forgetting by the ranking signal)"
         text += f"\n\n{heading}:\n\n" + per_safety_kind(rows)

@@ -330,7 +330,7 @@ def test_size_gains_pair_two_sizes_per_data_seed_and_pool_the_seeds():
     def row(model: str, seed: int, ranking: np.ndarray) -> dict:
         run = f"bias-s{seed}-{model}"
         return {"run": run, "kind": "bias", "model": model, "seed": seed, "_data": f"/d{seed}.jsonl",
-                "_ranking": ranking, "_unsafe": labels}  # fmt: skip
+                "_ranking": ranking, "_unsafe": labels, "_setup": model, "training_seeds": "0/0"}  # fmt: skip
 
     weak = {seed: np.r_[rng.normal(0.5, 1.0, 200), rng.normal(0.0, 1.0, 200)] for seed in (1, 2)}
     strong = {seed: weak[seed] + np.r_[np.full(200, 0.5), np.zeros(200)] for seed in (1, 2)}
@@ -353,6 +353,44 @@ def test_size_gains_pair_two_sizes_per_data_seed_and_pool_the_seeds():
     # two seeds drawn independently: the pooled interval is narrower than either seed's alone
     assert pooled[2] - pooled[1] < min(high - low for _, low, high in per_seed.values())
     assert study_table.size_gains([row(small, 1, weak[1]), row(small, 2, weak[2])]) == ""  # one size: no table
+    assert study_table.training_spread(rows) == ""  # no model ran twice on one file
+
+
+def test_training_repeats_are_averaged_in_the_size_table_and_measured_against_each_other():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    study_table = _script("study_table")
+    rng = np.random.default_rng(4)
+    labels = [True] * 200 + [False] * 200
+    base = np.r_[rng.normal(0.5, 1.0, 200), rng.normal(0.0, 1.0, 200)]
+
+    def row(name: str, model: str, ranking: np.ndarray, seeds: str = "0/0", setup: str = "") -> dict:
+        return {"run": name, "kind": "bias", "model": model, "seed": 1, "_data": "/d1.jsonl", "_ranking": ranking,
+                "_unsafe": labels, "_setup": model + setup, "training_seeds": seeds}  # fmt: skip
+
+    def retrained(shift: float) -> np.ndarray:  # the same examples, other training noise
+        return base + np.r_[np.full(200, shift), np.zeros(200)] + rng.normal(0.0, 0.3, 400)
+
+    small, large = study_table.DEFAULT_MODEL, "qwen2.5-0.5b"
+    s0, s1, l0, l1 = retrained(0.0), retrained(0.2), retrained(0.6), retrained(0.4)
+    rows = [row("s-ts0", small, s0), row("l-ts0", large, l0), row("s-ts1", small, s1, "1/1"),
+            row("l-ts1", large, l1, "1/1"),
+            row("s-r64", small, retrained(2.0), setup="r64"),  # another setup on the same file: not a retraining
+            row("s-ts1-again", small, retrained(-2.0), "1/1")]  # fmt: skip  # the same training seeds twice
+    table = study_table.size_gains(rows, resamples=300)
+    auroc = {name: roc_auc_score(labels, r) for name, r in {"s0": s0, "s1": s1, "l0": l0, "l1": l1}.items()}
+    expected = (auroc["l0"] + auroc["l1"]) / 2 - (auroc["s0"] + auroc["s1"]) / 2
+    point, low, high = study_table.auroc_gain_pooled([([l0, l1], [s0, s1], labels)], resamples=300)
+    assert point == pytest.approx(expected) and low < point < high
+    line = f"| seed 1 (mean of l-ts0, l-ts1 − mean of s-ts0, s-ts1) | {point:+.3f} [{low:+.3f}, {high:+.3f}] |"
+    assert line in table and "r64" not in table and "again" not in table
+    spread = study_table.training_spread(rows, resamples=300)
+    for later, first, model in ((s1, s0, small), (l1, l0, large)):
+        d, lo, hi = study_table.auroc_gain_interval(later, first, labels, resamples=300)
+        assert d == pytest.approx(roc_auc_score(labels, later) - roc_auc_score(labels, first))
+        assert f"| {model} | seed 1 |" in spread and f"| {d:+.3f} [{lo:+.3f}, {hi:+.3f}] |" in spread
+    assert spread.count("\n") == 3 and "(1/1) − " in spread  # head, rule, one retraining per model
 
 
 @pytest.mark.browser
