@@ -37,6 +37,7 @@ from sklearn.metrics import roc_auc_score
 
 from forgetfilter.data.formats import read_examples
 from forgetfilter.models import DEFAULT_MODEL
+from forgetfilter.run_dir import FINGERPRINT, fingerprint_differences
 from forgetfilter.saved_run import read_run
 from forgetfilter.selection import Threshold, choose_threshold, filter_mask, filter_quality, forgetting
 
@@ -114,16 +115,22 @@ def run_row(run: Path, data: Path, rise_grid: list[float] = (), signal: str | No
         "seconds": sum(v.get("seconds", 0.0) for v in stages.values() if isinstance(v, dict)),
         # for pairing runs of two model sizes on the same examples (left out of --json)
         "_data": str(data.resolve()),
-        "_setup": _setup(config),
+        "_fingerprint": json.loads(fp.read_text()) if (fp := run / FINGERPRINT).is_file() else None,
         "_ranking": forgot,
         "_unsafe": unsafe,
     }
 
 
-def _setup(config: dict) -> str:
-    """The run's config without its training seeds: two runs of one setup on one file differ only in training noise."""
-    stages = {stage: {k: v for k, v in config.get(stage, {}).items() if k != "seed"} for stage in ("s1", "s1_plus")}
-    return json.dumps({**config, **stages}, sort_keys=True, default=str)
+TRAINING_SEEDS = {"s1.seed", "s1_plus.seed"}
+
+
+def _retraining(first: dict, other: dict) -> bool:
+    """Whether ``other`` trained ``first``'s setup on the same data under other training seeds only: their run
+    fingerprints (what `forgetfilter filter` checks before reusing a folder) differ in nothing else."""
+    if first["_fingerprint"] is None or other["_fingerprint"] is None:
+        return False
+    changed = {key for key, _, _ in fingerprint_differences(first["_fingerprint"], other["_fingerprint"])}
+    return bool(changed) and changed <= TRAINING_SEEDS
 
 
 def _stratified_draws(is_unsafe: np.ndarray, resamples: int, seed: int):
@@ -353,13 +360,12 @@ def size_plot(rows: list[dict], path: Path) -> Path:
 def _runs_by_data(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     """Runs grouped by (model, D_noisy file), in the order given, keeping only the first run's setup of a model on a
     file: several in a group are trainings of one setup on the same examples under other training seeds
-    (`s1.seed`, `s1_plus.seed`); another setup (say a larger LoRA rank) on the same file, or a second run under
-    training seeds already in the group, is left out."""
+    (`_retraining`); another setup (say a larger LoRA rank) on the same file, a run without a fingerprint, or a second
+    run under training seeds already in the group, is left out."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         group = groups.setdefault((r["model"], r["_data"]), [])
-        same_setup = not group or r["_setup"] == group[0]["_setup"]
-        if same_setup and r["training_seeds"] not in {g["training_seeds"] for g in group}:
+        if not group or (_retraining(group[0], r) and r["training_seeds"] not in {g["training_seeds"] for g in group}):
             group.append(r)
     return groups
 

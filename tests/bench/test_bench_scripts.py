@@ -330,7 +330,7 @@ def test_size_gains_pair_two_sizes_per_data_seed_and_pool_the_seeds():
     def row(model: str, seed: int, ranking: np.ndarray) -> dict:
         run = f"bias-s{seed}-{model}"
         return {"run": run, "kind": "bias", "model": model, "seed": seed, "_data": f"/d{seed}.jsonl",
-                "_ranking": ranking, "_unsafe": labels, "_setup": model, "training_seeds": "0/0"}  # fmt: skip
+                "_ranking": ranking, "_unsafe": labels, "_fingerprint": None, "training_seeds": "0/0"}  # fmt: skip
 
     weak = {seed: np.r_[rng.normal(0.5, 1.0, 200), rng.normal(0.0, 1.0, 200)] for seed in (1, 2)}
     strong = {seed: weak[seed] + np.r_[np.full(200, 0.5), np.zeros(200)] for seed in (1, 2)}
@@ -357,8 +357,14 @@ def test_size_gains_pair_two_sizes_per_data_seed_and_pool_the_seeds():
 
 
 def test_training_repeats_are_averaged_in_the_size_table_and_measured_against_each_other():
+    from dataclasses import replace
+
     import numpy as np
     from sklearn.metrics import roc_auc_score
+
+    from forgetfilter import run_dir
+    from forgetfilter.config import FilterConfig
+    from forgetfilter.models import LoraSettings
 
     study_table = _script("study_table")
     rng = np.random.default_rng(4)
@@ -366,8 +372,12 @@ def test_training_repeats_are_averaged_in_the_size_table_and_measured_against_ea
     base = np.r_[rng.normal(0.5, 1.0, 200), rng.normal(0.0, 1.0, 200)]
 
     def row(name: str, model: str, ranking: np.ndarray, seeds: str = "0/0", setup: str = "") -> dict:
+        s1, s1_plus = (int(seed) for seed in seeds.split("/"))
+        config = FilterConfig(model=model, lora=LoraSettings(r=64 if setup else 8))
+        config = replace(config, s1=replace(config.s1, seed=s1), s1_plus=replace(config.s1_plus, seed=s1_plus))
+        fingerprint = json.loads(json.dumps(run_dir.fingerprint(config, [], [])))  # as read from fingerprint.json
         return {"run": name, "kind": "bias", "model": model, "seed": 1, "_data": "/d1.jsonl", "_ranking": ranking,
-                "_unsafe": labels, "_setup": model + setup, "training_seeds": seeds}  # fmt: skip
+                "_unsafe": labels, "_fingerprint": fingerprint, "training_seeds": seeds}  # fmt: skip
 
     def retrained(shift: float) -> np.ndarray:  # the same examples, other training noise
         return base + np.r_[np.full(200, shift), np.zeros(200)] + rng.normal(0.0, 0.3, 400)
@@ -376,7 +386,7 @@ def test_training_repeats_are_averaged_in_the_size_table_and_measured_against_ea
     s0, s1, l0, l1 = retrained(0.0), retrained(0.2), retrained(0.6), retrained(0.4)
     rows = [row("s-ts0", small, s0), row("l-ts0", large, l0), row("s-ts1", small, s1, "1/1"),
             row("l-ts1", large, l1, "1/1"),
-            row("s-r64", small, retrained(2.0), setup="r64"),  # another setup on the same file: not a retraining
+            row("s-r64", small, retrained(2.0), "2/2", setup="r64"),  # another setup on the same file: not a retraining
             row("s-ts1-again", small, retrained(-2.0), "1/1")]  # fmt: skip  # the same training seeds twice
     table = study_table.size_gains(rows, resamples=300)
     auroc = {name: roc_auc_score(labels, r) for name, r in {"s0": s0, "s1": s1, "l0": l0, "l1": l1}.items()}
