@@ -17,9 +17,9 @@ stratified bootstrap interval: whether forgetting adds anything to how little S1
 decision (its cut, the number removed) is reported as it was made. Where one kind ran at two model sizes on the same
 D_noisy file, a table gives the larger model's AUROC minus the smallest's, paired over those examples, per data seed
 and pooled over seeds (the size study; ``--size-plot`` draws AUROC and the forgetting gap against model size); a
-model trained several times on one file under other training seeds (`s1.seed`, `s1_plus.seed`, the rest of the config
-the same) counts there as the mean of its runs, and a last table gives each retraining's AUROC minus the first
-training's on the same examples: the training noise the size table's intervals leave out.
+model trained several times on one file under other training seeds (`s1.seed`, `s1_plus.seed`; the rest of the
+run's fingerprint.json the same) counts there as the mean of its runs, and a last table gives each retraining's AUROC
+minus the first training's on the same examples: the training noise the size table's intervals leave out.
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
     python bench/study_table.py docs/records/filter-toxicity-s1-r64=runs/toxicity-s1-data/d_noisy.jsonl --signal nll
