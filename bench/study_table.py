@@ -380,16 +380,17 @@ def _stacked(big: list[dict], small: list[dict]) -> tuple:
 
 
 def size_gains(rows: list[dict], *, resamples: int = 2000) -> str:
-    """Per kind, each larger model's AUROC minus the smallest model's on the same D_noisy file (paired over its
-    examples, one line per data seed), and pooled over the data seeds both sizes ran on (`auroc_gain_pooled`). Where a
-    model ran several times on one file under other training seeds, its AUROC there is the mean of those runs' (see
-    `_runs_by_data`). Empty when no kind has two sizes on one data file."""
+    """Per kind and pair of model sizes, the larger model's AUROC minus the smaller's on the same D_noisy file (paired
+    over its examples, one line per data seed), and pooled over the data seeds both sizes ran on (`auroc_gain_pooled`).
+    Pairs come smallest first: with three sizes, 0.5B − 135M, 1.5B − 135M, then 1.5B − 0.5B. Where a model ran several
+    times on one file under other training seeds, its AUROC there is the mean of those runs' (see `_runs_by_data`).
+    Empty when no kind has two sizes on one data file."""
     sized = [r for r in rows if model_parameters(r["model"]) is not None]
     lines = []
     for kind in sorted({r["kind"] for r in sized}):
         groups = _runs_by_data([r for r in sized if r["kind"] == kind])
-        smallest, *larger = sorted({model for model, _ in groups}, key=model_parameters)
-        for model in larger:
+        models = sorted({model for model, _ in groups}, key=model_parameters)
+        for model, smallest in ((big, small) for i, big in enumerate(models) for small in models[:i]):
             pairs = [
                 (groups[(m, data)], groups[(smallest, data)])
                 for m, data in groups

@@ -350,6 +350,16 @@ def test_size_gains_pair_two_sizes_per_data_seed_and_pool_the_seeds():
         )
     assert f"| pooled, seeds 1, 2 | {pooled[0]:+.3f} [{pooled[1]:+.3f}, {pooled[2]:+.3f}] |" in table
     assert "seed 3" not in table and table.count("\n") == 4  # head, rule, two seeds, pooled
+    # a third size on seed 1: measured against each smaller size, smallest first
+    largest = "qwen2.5-1.5b"
+    strongest = strong[1] + np.r_[np.full(200, 0.5), np.zeros(200)]
+    table3 = study_table.size_gains([*rows, row(largest, 1, strongest)], resamples=300)
+    assert table3.startswith(table)  # the two-size lines first, unchanged
+    for smaller, ranking in ((small, weak[1]), (large, strong[1])):
+        point, low, high = study_table.auroc_gain_interval(strongest, ranking, labels, resamples=300)
+        line = f"| {largest} − {smaller} | seed 1 (bias-s1-{largest} − bias-s1-{smaller}) | {point:+.3f} [{low:+.3f}, "
+        assert f"{line}{high:+.3f}] |" in table3 and point > 0
+    assert table3.count("\n") == 6 and table3.index(f"{largest} − {small}") < table3.index(f"{largest} − {large}")
     # two seeds drawn independently: the pooled interval is narrower than either seed's alone
     assert pooled[2] - pooled[1] < min(high - low for _, low, high in per_seed.values())
     assert study_table.size_gains([row(small, 1, weak[1]), row(small, 2, weak[2])]) == ""  # one size: no table
