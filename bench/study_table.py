@@ -15,11 +15,12 @@ the ranking's AUROC minus that of M1's NLL alone (what S1 left unlearned, no for
 stratified bootstrap interval: whether forgetting adds anything to how little S1 taught an example. With
 ``--signal nll`` the ranking columns and the Otsu / GMM cuts use that signal instead of each run's own; the run's
 decision (its cut, the number removed) is reported as it was made. Where one kind ran at two model sizes on the same
-D_noisy file, a table gives the larger model's AUROC minus the smallest's, paired over those examples, per data seed
-and pooled over seeds (the size study; ``--size-plot`` draws AUROC and the forgetting gap against model size); a
-model trained several times on one file under other training seeds (`s1.seed`, `s1_plus.seed`; the rest of the
-run's fingerprint.json the same) counts there as the mean of its runs, and a last table gives each retraining's AUROC
-minus the first training's on the same examples: the training noise the size table's intervals leave out.
+D_noisy file, a table gives the larger model's AUROC minus the smaller's for every pair of sizes, paired over those
+examples, per data seed and pooled over seeds (the size study; ``--size-plot`` draws AUROC and the forgetting gap
+against model size); a model trained several times on one file under other training seeds (`s1.seed`, `s1_plus.seed`;
+the rest of the run's fingerprint.json the same) counts there as the mean of its runs, and a last table gives each
+retraining's AUROC minus the first training's on the same examples: the training noise the size table's intervals leave
+out.
 
     python bench/study_table.py runs/study/bias-s1=runs/study/bias-s1-data/d_noisy.jsonl ...
     python bench/study_table.py docs/records/filter-toxicity-s1-r64=runs/toxicity-s1-data/d_noisy.jsonl --signal nll
@@ -390,23 +391,23 @@ def size_gains(rows: list[dict], *, resamples: int = 2000) -> str:
     for kind in sorted({r["kind"] for r in sized}):
         groups = _runs_by_data([r for r in sized if r["kind"] == kind])
         models = sorted({model for model, _ in groups}, key=model_parameters)
-        for model, smallest in ((big, small) for i, big in enumerate(models) for small in models[:i]):
+        for model, smaller in ((big, small) for i, big in enumerate(models) for small in models[:i]):
             pairs = [
-                (groups[(m, data)], groups[(smallest, data)])
+                (groups[(m, data)], groups[(smaller, data)])
                 for m, data in groups
-                if m == model and (smallest, data) in groups
+                if m == model and (smaller, data) in groups
             ]
             for big, small in pairs:
                 point, low, high = auroc_gain_pooled([_stacked(big, small)], resamples=resamples)
                 lines.append(
-                    f"| {kind} | {model} − {smallest} | seed {big[0]['seed']} ({_names(big)} − {_names(small)}) | "
+                    f"| {kind} | {model} − {smaller} | seed {big[0]['seed']} ({_names(big)} − {_names(small)}) | "
                     f"{point:+.3f} [{low:+.3f}, {high:+.3f}] |"
                 )
             if len(pairs) > 1:
                 point, low, high = auroc_gain_pooled([_stacked(*pair) for pair in pairs], resamples=resamples)
                 seeds = ", ".join(str(big[0]["seed"]) for big, _ in pairs)
                 interval = f"{point:+.3f} [{low:+.3f}, {high:+.3f}]"
-                lines.append(f"| {kind} | {model} − {smallest} | pooled, seeds {seeds} | {interval} |")
+                lines.append(f"| {kind} | {model} − {smaller} | pooled, seeds {seeds} | {interval} |")
     if not lines:
         return ""
     return "\n".join(["| kind | models | data | AUROC difference [95%, paired] |", "|---|---|---|---|", *lines])
