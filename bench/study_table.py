@@ -324,6 +324,11 @@ def model_parameters(model: str) -> float | None:
     return DEFAULT_PARAMETERS if model == DEFAULT_MODEL else None
 
 
+def _size_label(parameters: float) -> str:
+    """135M, 494M, 1.5B: a model size as the plot's tick label."""
+    return f"{parameters / 1e9:.1f}B" if parameters >= 1e9 else f"{parameters / 1e6:.0f}M"
+
+
 def size_plot(rows: list[dict], path: Path) -> Path:
     """Forgetting AUROC (with its bootstrap interval) and the unsafe-vs-other forgetting gap against model size, one
     line per kind (the paper's Figure: no gap at 355M, a clear one from 1.5B); runs of unknown size are left out."""
@@ -345,8 +350,11 @@ def size_plot(rows: list[dict], path: Path) -> Path:
         left.plot(sizes, [auroc[x == size].mean() for size in sizes], color=bars[0].get_color())
         gaps = np.array([r["gap"] for r in group])
         right.plot(sizes, [gaps[x == size].mean() for size in sizes], color=bars[0].get_color())
+    ticks = sorted({model_parameters(r["model"]) for r in sized})
     for axis, label in ((left, "forgetting AUROC (95% interval)"), (right, "forgetting gap, unsafe - rest")):
         axis.set_xscale("log")
+        axis.minorticks_off()  # one labelled tick per model size, not matplotlib's overlapping minor labels
+        axis.set_xticks(ticks, [_size_label(t) for t in ticks])
         axis.set_xlabel("model parameters")
         axis.set_ylabel(label)
         axis.legend()

@@ -248,6 +248,7 @@ def test_signal_study_adds_baselines_and_the_canary_cut(tiny_model_dir, noisy, t
     assert f"| run | {row['model']} | 1 | " in table and "| run | qwen2.5-0.5b | 1 | " in table
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert _script("study_table").model_parameters("qwen2.5-0.5b") == 494e6
+    assert [_script("study_table")._size_label(n) for n in (135e6, 494e6, 1.54e9)] == ["135M", "494M", "1.5B"]
     assert _script("study_table").model_parameters(row["model"]) is None  # a folder of unknown size: not plotted
     scored = [json.loads(line) for line in (tmp_path / "run" / "scores.jsonl").read_text().splitlines()]
     unsafe_forgot = [r["forgetting"] for r in scored if r["role"] == "unsafe"]
