@@ -34,7 +34,13 @@ def test_study_configs_keep_the_premise_settings_of_issue_14():
         assert config.kind == path.stem.removeprefix("study-") and config.methods == tuple(METHODS)
         assert (config.data.n, config.data.unsafe_ratio, config.eval.n) == (600, 0.5, 200)
         assert config.filter.s1 == FilterConfig().s1 and config.filter.s1.until == "learned"  # the filter's defaults
-        assert config.filter.threshold_method == FilterConfig().threshold_method
+        if config.kind in ("toxicity", "harmfulness"):  # the adapter and cut under which S1 teaches them at 135M
+            lora = config.filter.lora
+            assert (lora.r, lora.alpha, tuple(lora.target_modules)) == (64, 128, ("all-linear",))
+            assert (config.filter.signal, config.filter.threshold_method) == ("nll", "otsu")
+        else:
+            assert config.filter.lora == FilterConfig().lora and config.filter.signal == FilterConfig().signal
+            assert config.filter.threshold_method == FilterConfig().threshold_method
         assert config.interleaved.rounds == (3 if config.kind in ("bias", "toxicity") else 0)
         assert config.interleaved.noisy.until == "learned"
 
