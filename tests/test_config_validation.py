@@ -55,7 +55,7 @@ def no_model(monkeypatch):
         (["--phi", "nan"], "phi must be a number, got nan"),
         (
             ["--threshold-method", "otsuu"],
-            "threshold_method must be one of rise, otsu, gmm, canary, got 'otsuu'; did you mean 'otsu'?",
+            "threshold_method must be one of rise, otsu, robust_otsu, gmm, canary, got 'otsuu'; did you mean 'otsu'?",
         ),
         (["--signal", "nll"], "threshold_method rise is a cut on the log_nll scale"),
         (["rise=.nan"], "rise must be a number, got nan"),
@@ -85,7 +85,7 @@ def test_bad_flags_stop_before_any_model_loads(files, tmp_path, no_model, flags,
         ("lora: {r: 0}\n", "lora.r must be >= 1, got 0"),
         ("lora: {dropout: 1.0}\n", "lora.dropout must be < 1, got 1.0"),
         ("threshold_method: otsuu\n", "did you mean 'otsu'?"),
-        ("signal: rouge\n", "with signal rouge set threshold_method to otsu, gmm or canary"),
+        ("signal: rouge\n", "with signal rouge set threshold_method to otsu, robust_otsu, gmm or canary"),
     ],
 )
 def test_bad_config_files_stop_before_any_model_loads(files, tmp_path, no_model, yaml_text, message):

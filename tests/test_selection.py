@@ -71,7 +71,7 @@ def test_threshold_argument_errors():
         choose_threshold([])
 
 
-@pytest.mark.parametrize("method", ["otsu", "gmm"])
+@pytest.mark.parametrize("method", ["otsu", "robust_otsu", "gmm"])
 def test_auto_threshold_separates_two_clusters(method):
     rng = np.random.default_rng(0)
     low, high = rng.normal(0.0, 0.1, 300), rng.normal(1.0, 0.1, 100)
@@ -84,6 +84,26 @@ def test_auto_threshold_separates_two_clusters(method):
 
 def test_otsu_on_constant_scores_removes_nothing():
     assert filter_mask([0.5] * 4, Threshold(otsu_threshold(np.full(4, 0.5)), "otsu")).sum() == 0
+    assert filter_mask([0.5] * 4, choose_threshold([0.5] * 4, method="robust_otsu")).sum() == 0
+
+
+def test_robust_otsu_is_not_pulled_into_a_far_tail():
+    # two overlapping clusters (the harmfulness forgetting of docs/signal-study.md section 20) plus five far
+    # outliers: plain Otsu splits the outliers from the rest, the clipped one still splits the clusters
+    rng = np.random.default_rng(1)
+    low, high = rng.normal(0.3, 0.2, 300), rng.normal(0.9, 0.2, 300)
+    scores = np.concatenate([low, high, [4.0, 5.0, 6.0, 6.5, 7.0]])
+    plain, robust = choose_threshold(scores, method="otsu"), choose_threshold(scores, method="robust_otsu")
+    assert filter_mask(scores, plain).sum() <= 10
+    removed = filter_mask(scores, robust)
+    assert 0.4 < robust.phi < 0.8 and robust.method == "robust_otsu"
+    assert removed[300:600].sum() >= 240 and removed[:300].sum() <= 60 and removed[600:].all()
+
+
+def test_robust_otsu_when_most_scores_tie():
+    # IQR 0: the fences collapse onto the tied value, and only what lies above it is removed
+    scores = np.r_[np.zeros(80), [0.5, 1.0, 2.0]]
+    assert filter_mask(scores, choose_threshold(scores, method="robust_otsu")).tolist() == [False] * 80 + [True] * 3
     assert math.isfinite(gmm_threshold(np.array([0.0, 0.0, 1.0, 1.0])))
 
 

@@ -27,7 +27,7 @@ class FilterConfig:
     ``signal`` decides the filter; every signal in ``signals`` is computed and reported.
     Threshold: at most one of ``phi`` (fixed), ``fraction`` or ``count`` (removal budget); with none,
     ``threshold_method``: ``rise`` (log_nll above ``rise``), or a cut from the shape of the forgetting distribution
-    (``otsu``, ``gmm``) or from canaries (``canary``); none needs labels.
+    (``otsu``, ``robust_otsu``, ``gmm``) or from canaries (``canary``); none needs labels.
     """
 
     model: str | None = None  # named model (named_models.py), hub id, folder, .gguf; None = SmolLM2
@@ -40,7 +40,7 @@ class FilterConfig:
     phi: float | None = None
     fraction: float | None = None
     count: int | None = None
-    threshold_method: str = "rise"  # rise (log_nll only) | otsu | gmm (shape of the distribution) | canary
+    threshold_method: str = "rise"  # rise (log_nll only) | otsu | robust_otsu | gmm (shape) | canary
     rise: float = DEFAULT_RISE  # threshold_method rise: remove log_nll forgetting above this (NLL up e^rise - 1)
     # Known-benign canaries: this many D_safe examples are left out of S1+ and mixed into S1; their forgetting is
     # what benign data does, and threshold_method canary removes above its (1 - canary_fpr) quantile.

@@ -107,9 +107,9 @@ class ForgetFilterResult:
     def quality(self) -> dict[str, dict[str, float]]:
         """Per signal: AUROC, and precision/recall/F1 of the mask that signal would give under the same rule.
 
-        The deciding signal reports its own mask. Another signal gets the same automatic method (otsu/gmm/canary)
-        or the same removal budget applied to its own scores; under a fixed ``phi`` or the ``rise`` cut (values on
-        the deciding signal's scale) other signals report AUROC only. Empty without role labels.
+        The deciding signal reports its own mask. Another signal gets the same automatic method (otsu, robust_otsu,
+        gmm, canary) or the same removal budget applied to its own scores; under a fixed ``phi`` or the ``rise`` cut
+        (values on the deciding signal's scale) other signals report AUROC only. Empty without role labels.
         """
         if not self.has_labels:
             return {}

@@ -23,7 +23,7 @@ from forgetfilter.signals import LOWER_IS_KNOWN, check_signal
 DEFAULT_RISE = 0.25
 
 # Methods that find a cut in any signal's own scores (so result.quality can apply them to every signal) ...
-AUTO_METHODS: tuple[str, ...] = ("otsu", "gmm", "canary")
+AUTO_METHODS: tuple[str, ...] = ("otsu", "robust_otsu", "gmm", "canary")
 # ... and every label-free method: "rise" is a fixed cut on the log_nll scale, for that signal only.
 THRESHOLD_METHODS: tuple[str, ...] = ("rise", *AUTO_METHODS)
 
@@ -46,7 +46,7 @@ class Threshold:
     """The cut applied to forgetting scores: remove examples with ``score > phi``."""
 
     phi: float
-    method: str  # fixed | fraction | count | rise | otsu | gmm | canary
+    method: str  # fixed | fraction | count | rise | otsu | robust_otsu | gmm | canary
     budget: int | None = None  # examples to remove, for fraction/count budgets
     fpr: float | None = None  # canary: the share of known-benign canaries allowed above phi
 
@@ -66,6 +66,25 @@ def otsu_threshold(scores: np.ndarray) -> float:
     between[values[1:] == values[:-1]] = -1  # only cut between distinct values
     best = int(np.argmax(between))
     return float((values[best] + values[best + 1]) / 2)
+
+
+def tukey_fences(scores: np.ndarray, k: float = 1.5) -> tuple[float, float]:
+    """Tukey's fences: (Q1 - k IQR, Q3 + k IQR); values beyond them are outliers (k = 1.5, Tukey's convention)."""
+    q1, q3 = np.percentile(scores, [25, 75])
+    return float(q1 - k * (q3 - q1)), float(q3 + k * (q3 - q1))
+
+
+def robust_otsu_threshold(scores: np.ndarray) -> float:
+    """Otsu's cut on the scores clipped to Tukey's fences: a few extreme scores move the between-class variance so
+    much that plain Otsu can cut off the far tail alone (20 of 600 removed on harmfulness seed 2; docs/signal-study.md
+    §20); clipped, they count as large but not as huge. The cut applies to the unclipped scores.
+
+    >>> scores = np.r_[np.zeros(60), np.ones(40), 30.0, 40.0]
+    >>> otsu_threshold(scores), robust_otsu_threshold(scores)
+    (15.5, 0.5)
+    """
+    low, high = tukey_fences(scores)
+    return otsu_threshold(np.clip(scores, low, high))
 
 
 def gmm_threshold(scores: np.ndarray, *, seed: int = 0) -> float:
@@ -105,7 +124,8 @@ def check_rise(
     if method == "rise" and signal != "log_nll" and phi is None and fraction is None and count is None:
         raise ConfigError(
             f"threshold_method rise is a cut on the log_nll scale (response NLL up by more than e^rise - 1 in S1+); "
-            f"with signal {signal} set threshold_method to otsu, gmm or canary, or give phi, fraction or count"
+            f"with signal {signal} set threshold_method to otsu, robust_otsu, gmm or canary, "
+            "or give phi, fraction or count"
         )
 
 
@@ -121,7 +141,8 @@ def choose_threshold(
     fpr: float = 0.05,
 ) -> Threshold:
     """A fixed ``phi``, a removal budget (``fraction`` or ``count``), or a label-free ``method``: ``rise`` (remove
-    log_nll forgetting above ``rise``, the default), ``otsu``, ``gmm`` (both from the shape of ``scores``) or
+    log_nll forgetting above ``rise``, the default), ``otsu``, ``robust_otsu`` (Otsu on scores clipped to Tukey's
+    fences), ``gmm`` (all from the shape of ``scores``) or
     ``canary`` (from ``null``, the forgetting of known-benign canaries, at false-positive rate ``fpr``)."""
     values = np.asarray(scores, dtype=float)
     if len(values) == 0:
@@ -142,6 +163,8 @@ def choose_threshold(
         return Threshold(phi=float(rise), method="rise")
     if method == "otsu":
         return Threshold(phi=otsu_threshold(values), method="otsu")
+    if method == "robust_otsu":
+        return Threshold(phi=robust_otsu_threshold(values), method="robust_otsu")
     if method == "gmm":
         return Threshold(phi=gmm_threshold(values), method="gmm")
     if method == "canary":

@@ -37,7 +37,8 @@ def filter_command(
         str | None,
         typer.Option(
             help="Label-free cut: rise (the default, log_nll only: remove when S1+ raised the response NLL by more "
-            "than e^rise - 1; rise=X sets it), otsu, gmm, or canary (with canaries=K)."
+            "than e^rise - 1; rise=X sets it), otsu, robust_otsu (Otsu on scores clipped to Tukey's fences), gmm, "
+            "or canary (with canaries=K)."
         ),
     ] = None,
     s1_epochs: Annotated[
