@@ -2,6 +2,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forgetfilter.errors import ConfigError
 from forgetfilter.selection import (
@@ -13,7 +15,9 @@ from forgetfilter.selection import (
     forgetting,
     gmm_threshold,
     otsu_threshold,
+    robust_otsu_threshold,
     select,
+    tukey_fences,
 )
 
 
@@ -98,6 +102,21 @@ def test_robust_otsu_is_not_pulled_into_a_far_tail():
     removed = filter_mask(scores, robust)
     assert 0.4 < robust.phi < 0.8 and robust.method == "robust_otsu"
     assert removed[300:600].sum() >= 240 and removed[:300].sum() <= 60 and removed[600:].all()
+
+
+SCORES = st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=1, max_size=80).map(np.array)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores=SCORES)
+def test_robust_otsu_keeps_something_and_is_otsu_without_outliers(scores):
+    robust = robust_otsu_threshold(scores)
+    assert math.isfinite(robust) and (scores <= robust).any()  # never removes every example
+    if len(np.unique(scores)) > 1 and (scores > tukey_fences(scores)[1]).any():
+        assert (scores > robust).any()  # high outliers are always removed
+    low, high = tukey_fences(scores)
+    if ((scores >= low) & (scores <= high)).all():
+        assert robust == otsu_threshold(scores)
 
 
 def test_robust_otsu_when_most_scores_tie():
