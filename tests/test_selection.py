@@ -162,3 +162,12 @@ def test_canary_cut_needs_canaries_and_a_rate_in_range():
         choose_threshold([0.1, 0.2], method="canary")
     with pytest.raises(ConfigError, match="canary_fpr must be between 0 and 1"):
         choose_threshold([0.1, 0.2], method="canary", null=[0.1], fpr=1.5)
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import forgetfilter.selection
+
+    result = doctest.testmod(forgetfilter.selection)
+    assert result.attempted >= 2 and result.failed == 0  # forgetting() and robust_otsu_threshold()

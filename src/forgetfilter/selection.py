@@ -22,6 +22,10 @@ from forgetfilter.signals import LOWER_IS_KNOWN, check_signal
 # much longer or stronger S1+ raises every NLL more.
 DEFAULT_RISE = 0.25
 
+# robust_otsu clips the scores to Tukey's fences, Q1 - k IQR and Q3 + k IQR, before Otsu: k = 1.5 is Tukey's own
+# convention, not fitted to any run (docs/signal-study.md section 21).
+TUKEY_FENCE = 1.5
+
 # Methods that find a cut in any signal's own scores (so result.quality can apply them to every signal) ...
 AUTO_METHODS: tuple[str, ...] = ("otsu", "robust_otsu", "gmm", "canary")
 # ... and every label-free method: "rise" is a fixed cut on the log_nll scale, for that signal only.
@@ -68,8 +72,8 @@ def otsu_threshold(scores: np.ndarray) -> float:
     return float((values[best] + values[best + 1]) / 2)
 
 
-def tukey_fences(scores: np.ndarray, k: float = 1.5) -> tuple[float, float]:
-    """Tukey's fences: (Q1 - k IQR, Q3 + k IQR); values beyond them are outliers (k = 1.5, Tukey's convention)."""
+def tukey_fences(scores: np.ndarray, k: float = TUKEY_FENCE) -> tuple[float, float]:
+    """Tukey's fences: (Q1 - k IQR, Q3 + k IQR); values beyond them are outliers."""
     q1, q3 = np.percentile(scores, [25, 75])
     return float(q1 - k * (q3 - q1)), float(q3 + k * (q3 - q1))
 
