@@ -6,7 +6,7 @@ more likely unsafe; a mask is True for the examples to remove.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +109,14 @@ def gmm_threshold(scores: np.ndarray, *, seed: int = 0) -> float:
     return float(grid[min(below[-1] + 1, len(grid) - 1)])
 
 
+# The label-free cuts found in the shape of the scores alone (canary needs the canaries' scores, rise is a constant).
+SHAPE_CUTS: dict[str, Callable[[np.ndarray], float]] = {
+    "otsu": otsu_threshold,
+    "robust_otsu": robust_otsu_threshold,
+    "gmm": gmm_threshold,
+}
+
+
 def canary_threshold(null: Sequence[float], fpr: float) -> float:
     """The cut that at most a share ``fpr`` of known-benign examples' forgetting (``null``) exceeds: their
     (1 - fpr) quantile, so about ``fpr`` of the benign examples in the data are removed with them."""
@@ -165,12 +173,8 @@ def choose_threshold(
         return _budget(values, count, "count")
     if method == "rise":
         return Threshold(phi=float(rise), method="rise")
-    if method == "otsu":
-        return Threshold(phi=otsu_threshold(values), method="otsu")
-    if method == "robust_otsu":
-        return Threshold(phi=robust_otsu_threshold(values), method="robust_otsu")
-    if method == "gmm":
-        return Threshold(phi=gmm_threshold(values), method="gmm")
+    if method in SHAPE_CUTS:
+        return Threshold(phi=SHAPE_CUTS[method](values), method=method)
     if method == "canary":
         return Threshold(phi=canary_threshold(null if null is not None else [], fpr), method="canary", fpr=fpr)
     raise ConfigError(f"unknown threshold method {method!r}; choose one of {', '.join(THRESHOLD_METHODS)}")
