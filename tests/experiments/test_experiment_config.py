@@ -34,7 +34,7 @@ def test_study_configs_keep_the_premise_settings_of_issue_14():
         assert config.kind == path.stem.removeprefix("study-") and config.methods == tuple(METHODS)
         assert (config.data.n, config.data.unsafe_ratio, config.eval.n) == (600, 0.5, 200)
         assert config.filter.s1 == FilterConfig().s1 and config.filter.s1.until == "learned"  # the filter's defaults
-        if config.kind in ("toxicity", "harmfulness"):  # the adapter and cut under which S1 teaches them at 135M
+        if config.kind != "bias":  # the adapter and cut under which S1 teaches toxic and harmful text at 135M
             lora = config.filter.lora
             assert (lora.r, lora.alpha, tuple(lora.target_modules)) == (64, 128, ("all-linear",))
             assert (config.filter.signal, config.filter.threshold_method) == ("nll", "otsu")
