@@ -1,6 +1,8 @@
 """Read a finished filter run folder back into a ForgetFilterResult, without a model.
 
-The records come from ``RUN/kept.*`` and ``RUN/removed.*`` (the input's own records, schema and layout), the order,
+The records come from ``RUN/kept.*`` and ``RUN/removed.*`` (the input's own records, schema and layout), or, for a
+folder kept without them (kept records, ``bench/keep_records.py``), from the input data file itself, checked against
+the run's fingerprint (the same examples in the same order); the order,
 signals and decisions from ``RUN/scores.jsonl``, the cut from ``RUN/summary.json``, and the greedy answers on M1
 and M2 from ``RUN/scores_m1.json``/``scores_m2.json`` when the run computed them (the ``rouge`` signal).
 """
@@ -34,8 +36,9 @@ class SavedRun:
     sources: tuple[Path, ...]
 
 
-def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun:
-    """The run in ``run_dir`` as written by ``forgetfilter filter``; ``data_format`` as that run's ``--format``.
+def read_run(run_dir: str | Path, *, data_format: str | None = None, data: str | Path | None = None) -> SavedRun:
+    """The run in ``run_dir`` as written by ``forgetfilter filter``; ``data_format`` as that run's ``--format``;
+    ``data``: the run's input file (D_noisy), to read the examples from where the folder holds no kept/removed files.
 
     Raises DataError naming the file (and line) when a file is missing or does not match the others.
     """
@@ -47,9 +50,15 @@ def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun
         )
     rows = _read_scores(scores_path)
     summary = _read_json(run_dir / "summary.json")
-    suffix = _suffix(run_dir)
-    parts = {name: _read_part(run_dir / f"{name}{suffix}", data_format) for name in ("kept", "removed")}
-    examples = _in_scores_order(rows, scores_path, {n: p[0] for n, p in parts.items()}, run_dir, suffix)
+    if data is not None:
+        examples, layout, suffix = _from_data(Path(data), data_format, rows, run_dir)
+        parts_read: tuple[Path, ...] = (Path(data),)
+    else:
+        suffix = _suffix(run_dir)
+        parts = {name: _read_part(run_dir / f"{name}{suffix}", data_format) for name in ("kept", "removed")}
+        examples = _in_scores_order(rows, scores_path, {n: p[0] for n, p in parts.items()}, run_dir, suffix)
+        layout = parts["kept"][1] if parts["kept"][0] or not parts["removed"][0] else parts["removed"][1]
+        parts_read = tuple(run_dir / f"{n}{suffix}" for n in ("kept", "removed"))
     signals = [key[: -len("_m1")] for key in rows[0] if key.endswith("_m1")]
     before = {s: [row[f"{s}_m1"] for row in rows] for s in signals}
     after = {s: [row[f"{s}_m2"] for row in rows] for s in signals}
@@ -61,7 +70,6 @@ def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun
     reference, canaries = _m0_and_canaries(stored, len(ids))
     cut = summary.get("threshold") or {}
     stages = _read_json(run_dir / "stages.json") if (run_dir / "stages.json").is_file() else {}
-    layout = parts["kept"][1] if parts["kept"][0] or not parts["removed"][0] else parts["removed"][1]
     result = ForgetFilterResult(
         examples=examples,
         signal=summary.get("signal", "log_nll"),
@@ -79,7 +87,7 @@ def read_run(run_dir: str | Path, *, data_format: str | None = None) -> SavedRun
         reference=reference,
         canaries=canaries,
     )
-    sources = (scores_path, run_dir / "summary.json", *(run_dir / f"{n}{suffix}" for n in ("kept", "removed")))
+    sources = (scores_path, run_dir / "summary.json", *parts_read)
     return SavedRun(run_dir, result, suffix, sources)
 
 
@@ -122,6 +130,28 @@ def _suffix(run_dir: Path) -> str:
         names = " and ".join(f"kept{s}" for s in found)
         raise DataError(f"holds {names} (two runs of one data in two formats?); move one pair away", path=run_dir)
     return found[0]
+
+
+def _from_data(
+    path: Path, data_format: str | None, rows: list[dict[str, Any]], run_dir: Path
+) -> tuple[list[Example], Layout | None, str]:
+    """The examples of the run's input file, its layout and suffix; a DataError unless they are the examples the run
+    scored (the sha256 in ``fingerprint.json``), in the order of scores.jsonl."""
+    from forgetfilter.data.formats import read_examples
+    from forgetfilter.run_dir import FINGERPRINT, examples_digest
+
+    read = read_examples(path, format=data_format)
+    examples = list(read.examples)
+    recorded = _read_json(run_dir / FINGERPRINT).get("d_noisy") or {}
+    if recorded.get("sha256") != examples_digest(examples):
+        raise DataError(
+            f"not the data this run scored: {len(examples)} examples whose digest differs from d_noisy in "
+            f"{run_dir / FINGERPRINT} ({recorded.get('n')} examples)",
+            path=path,
+        )
+    if [ex.id for ex in examples] != [str(row["id"]) for row in rows]:
+        raise DataError(f"its ids are not those of scores.jsonl, in order; {RERUN}", path=run_dir / "scores.jsonl")
+    return examples, read.layout, path.suffix or ".jsonl"
 
 
 def _read_part(path: Path, data_format: str | None) -> tuple[list[Example], Layout | None]:

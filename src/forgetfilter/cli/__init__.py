@@ -20,10 +20,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from forgetfilter.cli import compare, data, evaluate, experiment, filter, report, review
+    from forgetfilter.cli import compare, data, evaluate, experiment, filter, recut, report, review
 
     app.add_typer(data.app, name="data")
     app.command("filter")(filter.filter_command)
+    app.command("recut")(recut.recut_command)
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("experiment")(experiment.experiment_command)
     app.command("compare")(compare.compare_command)

@@ -84,9 +84,8 @@ def _check_decision(source: Path, config: FilterConfig) -> None:
         diffs = "; ".join(f"{key}: {was!r} -> {now!r}" for key, was, now in changed)
         raise ConfigError(
             f"filter_from: {source} decided its removals with other settings ({diffs}); set the same values, or "
-            "decide a copy of the run again first and give filter_from=COPY (forgetfilter filter --data D_NOISY "
-            "--safe D_SAFE --out COPY with the new settings reuses COPY's saved scores and, when it holds the "
-            "s1/adapter and s1_plus/adapter folders, trains nothing)"
+            "decide the run again into a new folder and give filter_from=THAT (forgetfilter recut SOURCE --out "
+            "NEW --threshold-method ...; add --data D_NOISY for kept records without kept/removed files)"
         )
 
 
