@@ -740,3 +740,24 @@ def test_interleaved_sessions_compares_every_round_pooled_and_per_run(tmp_path):
     partial = run("partial", values, rounds=0)
     with pytest.raises(Exception, match="no round with all four sessions"):
         sessions.compare_sessions([first, partial], "toxicity", None)
+
+
+def test_rank_mean_finds_what_either_ranking_finds(tmp_path):
+    """Two unsafe sources, each found by one signal only: the mean rank ranks both above the rest."""
+    import numpy as np
+
+    rank_mean = _script("rank_mean")
+    np.testing.assert_allclose(
+        rank_mean.rank_mean(np.array([3.0, 1.0, 2.0]), np.array([1.0, 1.0, 5.0])), [3 / 4, 5 / 12, 5 / 6]
+    )
+    rows = []
+    for i in range(30):
+        role, source = ("unsafe", "a") if i < 5 else ("unsafe", "b") if i < 10 else ("task", "t")
+        nll = 2.0 + i / 100 if source == "a" else 0.2 if source == "b" else i / 100  # task: 0.10-0.29
+        log_nll = 2.0 + i / 100 if source == "b" else 0.2 if source == "a" else (39 - i) / 100
+        rows.append({"role": role, "source": source, "forgetting_nll": nll, "forgetting_log_nll": log_nll})
+    (tmp_path / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = rank_mean.table(tmp_path)
+    auroc = {line.split(" | ")[1]: float(line.split(" | ")[2]) for line in lines}
+    assert auroc["rank_mean"] > max(auroc["nll"], auroc["log_nll"]) and auroc["rank_mean"] > 0.9
+    assert "a 1.000; b" in next(line for line in lines if " nll |" in line)
