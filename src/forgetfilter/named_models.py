@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from forgetfilter.errors import ConfigError
-from forgetfilter.paths import cache_dir
+from forgetfilter.paths import cache_dir, sha256_file
 
 _CHUNK = 8 << 20
 
@@ -146,14 +146,6 @@ def check_named_model(model: NamedModel) -> None:
         part_paths(model)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _mismatch(model: NamedModel, got: str, what: str) -> ConfigError:
     return ConfigError(
         f"refusing to load model {model.name!r}: {what} has SHA-256 {got}, expected {model.sha256} "
@@ -193,7 +185,7 @@ def verified_gguf(model: NamedModel) -> Path:
     deleted and joined again from the parts; a bad join is refused."""
     path = gguf_path(model)
     if path.is_file():
-        got = sha256_of(path)
+        got = sha256_file(path)
         if got == model.sha256:
             return path
         path.unlink()

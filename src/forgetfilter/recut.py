@@ -19,7 +19,7 @@ from typing import Any
 
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError, DataError
-from forgetfilter.report import sha256_file
+from forgetfilter.paths import sha256_file
 from forgetfilter.result import ForgetFilterResult, write_outputs
 from forgetfilter.run_dir import FINGERPRINT, check_outputs_spare_inputs, write_atomic
 from forgetfilter.selection import select

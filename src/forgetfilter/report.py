@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import html
 import json
 import math
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from forgetfilter.evaluate.registry import HEADLINE, SUITE_COLUMNS
+from forgetfilter.paths import sha256_file
 
 FILTER_COLUMNS: tuple[str, ...] = ("n_train", "n_removed", "precision", "recall", "f1", "auroc")
 Row = Mapping[str, Any]
@@ -127,14 +127,6 @@ def plot_interleaved(points: Sequence[Row], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _git(*args: str) -> str | None:

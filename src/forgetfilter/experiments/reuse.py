@@ -21,7 +21,7 @@ from forgetfilter.data.sources._common import read_json
 from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.examples import Example
 from forgetfilter.experiments.methods import MethodSelection
-from forgetfilter.report import sha256_file
+from forgetfilter.paths import sha256_file
 from forgetfilter.run_dir import FINGERPRINT, OUTPUT_NAMES, fingerprint, fingerprint_differences, write_atomic
 
 REUSED = "reused_from.json"
