@@ -63,6 +63,8 @@ def recut_run(
         )
     config = _recorded_config(source)
     given = dict(settings)
+    if settings.get("threshold_method") == "canary" and not config.canaries:
+        raise ConfigError(f"threshold_method canary needs the run's canaries; {source} ran without (canaries=K)")
     if set(CUT_KEYS) & settings.keys() or "threshold_method" in settings:  # the new cut replaces the run's
         settings = {**dict.fromkeys(CUT_KEYS), **settings}
     try:
@@ -83,7 +85,7 @@ def recut_run(
     canaries = None
     if config.threshold_method == "canary" and not _cut_given(config):
         if not result.canaries:
-            raise DataError("threshold_method canary needs the run's canaries; this run had none", path=source)
+            raise DataError("the run's config names canaries but no scores_m1/m2.json holds them", path=source)
         canaries = (result.canaries["m1"][config.signal], result.canaries["m2"][config.signal])
     chosen = select(
         result.before[config.signal],

@@ -100,6 +100,8 @@ def test_bad_settings_and_folders_are_refused_before_writing(run, tmp_path, tiny
     with pytest.raises(DataError, match="saved no rouge scores") as err:
         recut_run(run, tmp_path / "x", signal="rouge", threshold_method="otsu")
     assert "scores.jsonl" in str(err.value)
+    with pytest.raises(ConfigError, match="canary needs the run's canaries"):
+        recut_run(run, tmp_path / "x", threshold_method="canary")
     with pytest.raises(ConfigError, match="rise is a cut on the log_nll scale"):
         recut_run(run, tmp_path / "x", threshold_method="rise")
     with pytest.raises(ConfigError, match="at most one of phi, fraction and count"):
