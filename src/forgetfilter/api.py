@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from forgetfilter import distributed
-from forgetfilter.config import FilterConfig
+from forgetfilter.config import CUT_KEYS, FilterConfig
 from forgetfilter.data.files import Layout
 from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.examples import Example
 from forgetfilter.models import check_model
 from forgetfilter.result import ForgetFilterResult, write_outputs
 from forgetfilter.run_dir import check_outputs_spare_inputs, claim_run_dir, fingerprint, write_atomic
-from forgetfilter.selection import select
+from forgetfilter.selection import Selection, select
 
 
 def _as_examples(data: str | Path | Sequence[Example], data_format: str | None) -> tuple[list[Example], Layout | None]:
@@ -61,9 +61,8 @@ def find_unsafe_examples(
     """
     from forgetfilter.pipeline import check_canaries, run_stages
 
-    cuts = {"phi", "fraction", "count"}
-    if cuts & overrides.keys():  # a threshold given here replaces the config's, of whichever kind
-        overrides = {**dict.fromkeys(cuts - overrides.keys()), **overrides}
+    if set(CUT_KEYS) & overrides.keys():  # a threshold given here replaces the config's, of whichever kind
+        overrides = {**dict.fromkeys(CUT_KEYS), **overrides}
     config = config or FilterConfig()
     sections = {k: overrides.pop(k) for k in ("lora", "s1", "s1_plus") if isinstance(overrides.get(k), dict)}
     if sections:  # s1_plus={"max_steps": 100} changes only that key of the config's section
@@ -92,19 +91,8 @@ def find_unsafe_examples(
         check_outputs_spare_inputs(run_dir, inputs, suffix or ".jsonl")
     distributed.on_main(_claim, run_dir, config, fingerprint(config, noisy, safe_examples))
     stages = run_stages(noisy, safe_examples, config, run_dir)
-    before, after, canary = stages.before, stages.after, stages.canaries
-    chosen = select(
-        before[config.signal],
-        after[config.signal],
-        config.signal,
-        phi=config.phi,
-        fraction=config.fraction,
-        count=config.count,
-        method=config.threshold_method,
-        rise=config.rise,
-        canaries=(canary["m1"][config.signal], canary["m2"][config.signal]) if config.canaries else None,
-        fpr=config.canary_fpr,
-    )
+    before, after = stages.before, stages.after
+    chosen = decide(config, before, after, stages.canaries)
     result = ForgetFilterResult(
         examples=noisy,
         signal=config.signal,
@@ -124,6 +112,30 @@ def find_unsafe_examples(
         if temporary is not None:
             temporary.cleanup()
     return result
+
+
+def decide(
+    config: FilterConfig,
+    before: dict[str, list[Any]],
+    after: dict[str, list[Any]],
+    canaries: dict[str, dict[str, list[Any]]] | None = None,
+) -> Selection:
+    """The examples ``config``'s deciding signal and cut remove, from every signal under M1 (``before``) and M2
+    (``after``); ``canaries``: the canaries' signals by model (``"m1"``, ``"m2"``), used when the config has them."""
+    signal = config.signal
+    pair = (canaries["m1"][signal], canaries["m2"][signal]) if config.canaries and canaries else None
+    return select(
+        before[signal],
+        after[signal],
+        signal,
+        phi=config.phi,
+        fraction=config.fraction,
+        count=config.count,
+        method=config.threshold_method,
+        rise=config.rise,
+        canaries=pair,
+        fpr=config.canary_fpr,
+    )
 
 
 def _claim(run_dir: Path, config: FilterConfig, print_: dict[str, Any]) -> None:

@@ -13,6 +13,9 @@ from forgetfilter.training import SessionSettings
 # The default of each nested section; S1 trains until D_noisy is learned (FilterConfig.s1); S1+ is 4 epochs without
 # accumulation (FilterConfig.s1_plus). A section given as a dict, e.g. FilterConfig(s1_plus={"max_steps": 100}),
 # starts from these; one that gives epochs or max_steps trains for steps (SessionSettings.given).
+# The fixed cuts: at most one is set, and one given replaces a recorded or configured cut of any kind.
+CUT_KEYS = ("phi", "fraction", "count")
+
 _DEFAULT_SECTIONS: dict[str, Any] = {
     "lora": LoraSettings,
     "s1": lambda: SessionSettings(until="learned"),
@@ -74,7 +77,7 @@ class FilterConfig:
         check_number("phi", self.phi, optional=True)
         check_number("fraction", self.fraction, at_least=0, at_most=1, optional=True)
         check_int("count", self.count, minimum=0, optional=True)
-        given = [name for name in ("phi", "fraction", "count") if getattr(self, name) is not None]
+        given = [name for name in CUT_KEYS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ConfigError(f"give at most one of phi, fraction and count (got {' and '.join(given)})")
         check_choice("threshold_method", self.threshold_method, THRESHOLD_METHODS)

@@ -17,17 +17,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from forgetfilter.config import FilterConfig
+from forgetfilter.api import decide
+from forgetfilter.config import CUT_KEYS, FilterConfig
 from forgetfilter.errors import ConfigError, DataError
-from forgetfilter.paths import sha256_file
 from forgetfilter.result import ForgetFilterResult, write_outputs
-from forgetfilter.run_dir import FINGERPRINT, check_outputs_spare_inputs, write_atomic
-from forgetfilter.selection import select
+from forgetfilter.run_dir import FINGERPRINT, check_outputs_spare_inputs, scores_marker, write_atomic
 
 RECUT_FROM = "recut_from.json"
 # The settings that decide removals from saved scores. token_selection is not among them: it changes the scores.
 RECUT_KEYS = ("signal", "phi", "fraction", "count", "threshold_method", "rise", "canary_fpr")
-CUT_KEYS = ("phi", "fraction", "count")
 # Copied unchanged from the source when present (write_outputs writes the rest).
 CARRIED = ("probes.json", "stages.json", "scores_m0.json", "scores_m1.json", "scores_m2.json", "curves.jsonl")
 
@@ -73,7 +71,7 @@ def recut_run(
         raise ConfigError(str(exc)) from None
     config.check_cut()
     saved = read_run(source, data_format=data_format, data=data)
-    marker = {"source": str(source.resolve()), "scores_sha256": sha256_file(source / "scores.jsonl")}
+    marker = scores_marker(source)
     _check_out(source, out, marker)
     check_outputs_spare_inputs(out, saved.sources, saved.suffix)
     result = saved.result
@@ -82,23 +80,10 @@ def recut_run(
         raise DataError(
             f"the run saved no {config.signal} scores (it has {saved_signals})", path=source / "scores.jsonl"
         )
-    canaries = None
-    if config.threshold_method == "canary" and not _cut_given(config):
-        if not result.canaries:
-            raise DataError("the run's config names canaries but no scores_m1/m2.json holds them", path=source)
-        canaries = (result.canaries["m1"][config.signal], result.canaries["m2"][config.signal])
-    chosen = select(
-        result.before[config.signal],
-        result.after[config.signal],
-        config.signal,
-        phi=config.phi,
-        fraction=config.fraction,
-        count=config.count,
-        method=config.threshold_method,
-        rise=config.rise,
-        canaries=canaries,
-        fpr=config.canary_fpr,
-    )
+    cut_given = any(getattr(config, key) is not None for key in CUT_KEYS)
+    if config.threshold_method == "canary" and not cut_given and not result.canaries:
+        raise DataError("the run's config names canaries but no scores_m1/m2.json holds them", path=source)
+    chosen = decide(config, result.before, result.after, result.canaries)
     recut = dataclasses.replace(result, signal=config.signal, threshold=chosen.threshold, mask=chosen.mask)
     out.mkdir(parents=True, exist_ok=True)
     for name in (FINGERPRINT, *CARRIED):
@@ -108,11 +93,6 @@ def recut_run(
     write_outputs(recut, out, suffix=saved.suffix)
     write_atomic(out / RECUT_FROM, json.dumps({**marker, "settings": given}, indent=2) + "\n")
     return recut
-
-
-def _cut_given(config: FilterConfig) -> bool:
-    """Whether a fixed phi or a budget replaces the label-free method."""
-    return any(getattr(config, key) is not None for key in CUT_KEYS)
 
 
 def _recorded_config(source: Path) -> FilterConfig:

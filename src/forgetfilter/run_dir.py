@@ -134,3 +134,11 @@ def write_atomic(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def scores_marker(source: Path) -> dict[str, str]:
+    """What names a finished run's decisions for a folder built from them (recut_from.json, reused_from.json): its
+    resolved path and the sha256 of its scores.jsonl."""
+    from forgetfilter.paths import sha256_file
+
+    return {"source": str(Path(source).resolve()), "scores_sha256": sha256_file(Path(source) / "scores.jsonl")}

@@ -90,23 +90,13 @@ def run_factory(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
-    """A real `forgetfilter filter` run on the tiny random model (JSON input in a wrapper, roles, the rouge signal
-    for greedy answers on M1 and M2)."""
-    from forgetfilter.api import find_unsafe_examples
+def tiny_run_config(tiny_model_dir: Path) -> Any:
+    """The FilterConfig of ``tiny_run`` (its cut, count=3, is given to the run, not set here)."""
     from forgetfilter.config import FilterConfig
     from forgetfilter.training import SessionSettings
 
-    folder = tmp_path_factory.mktemp("tiny-run")
-    rows = [
-        {"instruction": f"Question {i}?", "input": "", "output": f"Answer {i} ok", "role": ["unsafe", "task"][i % 2]}
-        for i in range(8)
-    ]
-    (folder / "noisy.json").write_text(json.dumps({"name": "tiny", "data": rows}))
-    safe = "".join(json.dumps({"prompt": f"S{i}", "completion": f"safe {i}"}) + "\n" for i in range(4))
-    (folder / "safe.jsonl").write_text(safe)
     fast = SessionSettings(epochs=1, batch_size=4, grad_accum=1, lr=1e-2)
-    config = FilterConfig(
+    return FilterConfig(
         model=str(tiny_model_dir),
         signals=("nll", "rouge"),
         signal="nll",
@@ -116,7 +106,25 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
         max_new_tokens=4,
         dtype="float32",
     )
-    find_unsafe_examples(folder / "noisy.json", folder / "safe.jsonl", config=config, out_dir=folder / "run", count=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_run_config: Any) -> Path:
+    """A real `forgetfilter filter` run on the tiny random model (JSON input in a wrapper, roles, the rouge signal
+    for greedy answers on M1 and M2)."""
+    from forgetfilter.api import find_unsafe_examples
+
+    folder = tmp_path_factory.mktemp("tiny-run")
+    rows = [
+        {"instruction": f"Question {i}?", "input": "", "output": f"Answer {i} ok", "role": ["unsafe", "task"][i % 2]}
+        for i in range(8)
+    ]
+    (folder / "noisy.json").write_text(json.dumps({"name": "tiny", "data": rows}))
+    safe = "".join(json.dumps({"prompt": f"S{i}", "completion": f"safe {i}"}) + "\n" for i in range(4))
+    (folder / "safe.jsonl").write_text(safe)
+    find_unsafe_examples(
+        folder / "noisy.json", folder / "safe.jsonl", config=tiny_run_config, out_dir=folder / "run", count=3
+    )
     return folder / "run"
 
 

@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from forgetfilter.cli import app
-from forgetfilter.config import FilterConfig
 from forgetfilter.data.formats import read_examples
 from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.recut import RECUT_FROM, recut_run
@@ -120,24 +119,13 @@ def test_bad_settings_and_folders_are_refused_before_writing(run, tmp_path, tiny
         recut_run(run, tmp_path / "into", data=tmp_path / "into" / "kept.json", count=2)
 
 
-def test_an_experiment_reuses_a_recut_folder_with_matching_settings(run, tmp_path, tiny_run, tiny_model_dir):
+def test_an_experiment_reuses_a_recut_folder_with_matching_settings(run, tmp_path, tiny_run, tiny_run_config):
     from forgetfilter.experiments.reuse import load_reused_filter
-    from forgetfilter.training import SessionSettings
 
     recut_run(run, tmp_path / "otsu", threshold_method="otsu")
     noisy = list(read_examples(tiny_run.parent / "noisy.json").examples)
     safe = list(read_examples(tiny_run.parent / "safe.jsonl").examples)
-    fast = SessionSettings(epochs=1, batch_size=4, grad_accum=1, lr=1e-2)
-    config = FilterConfig(
-        model=str(tiny_model_dir),
-        signals=("nll", "rouge"),
-        signal="nll",
-        threshold_method="otsu",
-        s1=fast,
-        s1_plus=fast,
-        max_new_tokens=4,
-        dtype="float32",
-    )  # the tiny run's settings (conftest), with the recut's cut
+    config = tiny_run_config  # the tiny run's settings, with the recut's cut (otsu, no count)
     selection = load_reused_filter(tmp_path / "otsu", config, noisy, safe)
     assert selection.mask.tolist() == read_run(tmp_path / "otsu").result.mask.tolist()
     with pytest.raises(ConfigError, match="forgetfilter recut"):

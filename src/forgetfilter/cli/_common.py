@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,6 +13,11 @@ from forgetfilter.errors import ForgetFilterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console(stderr=True)
+
+# The fixed cuts, the same flags on every command that decides removals (filter, recut).
+PhiOption = Annotated[float | None, typer.Option(help="Fixed threshold: remove forgetting > phi.")]
+FractionOption = Annotated[float | None, typer.Option(help="Removal budget as a fraction of the data.")]
+CountOption = Annotated[int | None, typer.Option(help="Removal budget as a number of examples.")]
 
 
 def user_errors(func: F) -> F:

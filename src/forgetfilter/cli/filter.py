@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from forgetfilter.cli._common import console, user_errors
+from forgetfilter.cli._common import CountOption, FractionOption, PhiOption, console, user_errors
 
 _DEFAULTS_NOTE = "Defaults come from forgetfilter.config.FilterConfig."
-THRESHOLD_KEYS = ("phi", "fraction", "count")
 
 
 @user_errors
@@ -30,9 +29,9 @@ def filter_command(
     config: Annotated[Path | None, typer.Option(help="YAML/JSON FilterConfig; flags override it.")] = None,
     signal: Annotated[str | None, typer.Option(help="Deciding signal: log_nll, nll, token_accuracy, rouge.")] = None,
     token_selection: Annotated[str | None, typer.Option(help="all (every response token) or answer.")] = None,
-    phi: Annotated[float | None, typer.Option(help="Fixed threshold: remove forgetting > phi.")] = None,
-    fraction: Annotated[float | None, typer.Option(help="Removal budget as a fraction of the data.")] = None,
-    count: Annotated[int | None, typer.Option(help="Removal budget as a number of examples.")] = None,
+    phi: PhiOption = None,
+    fraction: FractionOption = None,
+    count: CountOption = None,
     threshold_method: Annotated[
         str | None,
         typer.Option(
@@ -122,7 +121,7 @@ def resolve_config(path: Path | None, overrides: list[str], flags: dict[str, Any
     flags. A threshold given on the command line replaces the file's threshold of any kind; ``--s1-epochs`` and
     ``--s1-plus-epochs`` clear a step count from the file (steps win over epochs when both are flags), and
     ``--s1-epochs`` trains S1 for that many epochs instead of until learned."""
-    from forgetfilter.config import FilterConfig
+    from forgetfilter.config import CUT_KEYS, FilterConfig
     from forgetfilter.config_io import apply_overrides, from_dict, read_mapping, set_dotted
     from forgetfilter.errors import ConfigError
 
@@ -132,7 +131,7 @@ def resolve_config(path: Path | None, overrides: list[str], flags: dict[str, Any
     if "s1_plus.epochs" in flags and "s1_plus.max_steps" not in flags:
         flags = {**flags, "s1_plus.max_steps": None}
     given = [item.partition("=")[0].strip() for item in overrides] + list(flags)
-    cleared = {k: None for k in THRESHOLD_KEYS if k not in given} if set(THRESHOLD_KEYS) & set(given) else {}
+    cleared = {k: None for k in CUT_KEYS if k not in given} if set(CUT_KEYS) & set(given) else {}
     try:
         values = apply_overrides(values, overrides)
         for key, value in {**cleared, **flags}.items():

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forgetfilter.cli._common import console, user_errors
+from forgetfilter.cli._common import CountOption, FractionOption, PhiOption, console, user_errors
 
 
 @user_errors
@@ -21,9 +21,9 @@ def recut_command(
         str | None,
         typer.Option(help="Label-free cut: rise (log_nll only), otsu, robust_otsu, gmm, canary (a run with canaries)."),
     ] = None,
-    phi: Annotated[float | None, typer.Option(help="Fixed threshold: remove forgetting > phi.")] = None,
-    fraction: Annotated[float | None, typer.Option(help="Removal budget as a fraction of the data.")] = None,
-    count: Annotated[int | None, typer.Option(help="Removal budget as a number of examples.")] = None,
+    phi: PhiOption = None,
+    fraction: FractionOption = None,
+    count: CountOption = None,
     rise: Annotated[float | None, typer.Option(help="The rise cut's value on the log_nll scale.")] = None,
     canary_fpr: Annotated[float | None, typer.Option(help="The canary cut's false-positive rate.")] = None,
     data: Annotated[

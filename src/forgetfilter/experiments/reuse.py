@@ -21,8 +21,14 @@ from forgetfilter.data.sources._common import read_json
 from forgetfilter.errors import ConfigError, DataError
 from forgetfilter.examples import Example
 from forgetfilter.experiments.methods import MethodSelection
-from forgetfilter.paths import sha256_file
-from forgetfilter.run_dir import FINGERPRINT, OUTPUT_NAMES, fingerprint, fingerprint_differences, write_atomic
+from forgetfilter.run_dir import (
+    FINGERPRINT,
+    OUTPUT_NAMES,
+    fingerprint,
+    fingerprint_differences,
+    scores_marker,
+    write_atomic,
+)
 
 REUSED = "reused_from.json"
 ALSO_COPIED = (
@@ -93,7 +99,7 @@ def copy_reused_filter(source: str | Path, dest: Path) -> None:
     """The source's outputs copied into ``dest`` (this run's ``RUN/filter``), with ``reused_from.json`` naming the
     source and the sha256 of its scores; nothing is copied over a folder that holds another run's files."""
     source = Path(source)
-    marker = {"source": str(source.resolve()), "scores_sha256": sha256_file(source / "scores.jsonl")}
+    marker = scores_marker(source)
     if (dest / REUSED).is_file():
         if read_json(dest / REUSED) != marker:
             raise ConfigError(f"{dest} reuses another filter run ({dest / REUSED}); use another --out")
