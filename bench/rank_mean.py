@@ -3,8 +3,10 @@
 For each run folder (a filter run, or an experiment's RUN/filter, kept records included: only ``scores.jsonl`` is
 read, whose ``role`` and ``source`` columns are the truth): the AUROC of ``nll`` forgetting, ``log_nll`` forgetting and
 ``rank_mean`` (each example's percentile rank by the two, averaged; mean ranks for ties) over the whole run and per
-unsafe source (that source's unsafe examples against every example that is not unsafe), and the examples removed and
-F1 at Otsu's cut on each. The rule was fixed on mixed seed 1 (docs/signal-study.md §22); labels are read only to score.
+unsafe source (that source's unsafe examples against every example that is not unsafe), each ranking's AUROC minus
+``nll``'s with a paired bootstrap interval (2000 stratified resamples of the examples, seed 0), and the examples
+removed and F1 at Otsu's cut on each. The rule was fixed on mixed seed 1 (docs/signal-study.md §22); labels are read
+only to score.
 
     python bench/rank_mean.py docs/records/filter-mixed-s1-r64 runs/study-mixed-s2-r64/filter
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
+from study_table import auroc_gain_interval
 
 from forgetfilter.selection import choose_threshold, filter_mask, filter_quality
 
@@ -41,15 +44,16 @@ def table(run: Path) -> list[str]:
             per_source.append(f"{source} {roc_auc_score(unsafe[keep], values[keep]):.3f}")
         mask = filter_mask(values, choose_threshold(values, method="otsu"))
         f1 = filter_quality(mask, values, unsafe)["f1"]
+        gain = "-" if name == "nll" else "{:+.3f} [{:+.3f}, {:+.3f}]".format(*auroc_gain_interval(values, nll, unsafe))
         lines.append(
-            f"| {run} | {name} | {roc_auc_score(unsafe, values):.3f} | "
+            f"| {run} | {name} | {roc_auc_score(unsafe, values):.3f} | {gain} | "
             f"{'; '.join(per_source) if len(sources) > 1 else '-'} | {int(mask.sum())}, {f1:.3f} |"
         )
     return lines
 
 
 if __name__ == "__main__":
-    print("| run | ranking | AUROC | per unsafe source | Otsu: removed, F1 |")
-    print("|---|---|---|---|---|")
+    print("| run | ranking | AUROC | AUROC − nll [95%] | per unsafe source | Otsu: removed, F1 |")
+    print("|---|---|---|---|---|---|")
     for arg in sys.argv[1:]:
         print("\n".join(table(Path(arg))))

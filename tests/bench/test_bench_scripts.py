@@ -760,4 +760,8 @@ def test_rank_mean_finds_what_either_ranking_finds(tmp_path):
     lines = rank_mean.table(tmp_path)
     auroc = {line.split(" | ")[1]: float(line.split(" | ")[2]) for line in lines}
     assert auroc["rank_mean"] > max(auroc["nll"], auroc["log_nll"]) and auroc["rank_mean"] > 0.9
+    gain = {line.split(" | ")[1]: line.split(" | ")[3] for line in lines}
+    assert gain["nll"] == "-"
+    point, low, high = (float(x) for x in gain["rank_mean"].replace("[", "").replace("]", "").replace(",", "").split())
+    assert point == pytest.approx(auroc["rank_mean"] - auroc["nll"], abs=1e-3) and low <= point <= high
     assert "a 1.000; b" in next(line for line in lines if " nll |" in line)
