@@ -77,7 +77,7 @@ class FilterConfig:
         check_number("phi", self.phi, optional=True)
         check_number("fraction", self.fraction, at_least=0, at_most=1, optional=True)
         check_int("count", self.count, minimum=0, optional=True)
-        given = [name for name in CUT_KEYS if getattr(self, name) is not None]
+        given = self.fixed_cuts()
         if len(given) > 1:
             raise ConfigError(f"give at most one of phi, fraction and count (got {' and '.join(given)})")
         check_choice("threshold_method", self.threshold_method, THRESHOLD_METHODS)
@@ -110,6 +110,10 @@ class FilterConfig:
         object.__setattr__(self, "dtype", canonical_dtype(self.dtype))
         if self.token_selection not in TOKEN_SELECTIONS:
             raise ConfigError(f"token_selection must be one of {', '.join(TOKEN_SELECTIONS)}")
+
+    def fixed_cuts(self) -> list[str]:
+        """The fixed cuts set (keys of CUT_KEYS); one replaces the label-free threshold_method."""
+        return [name for name in CUT_KEYS if getattr(self, name) is not None]
 
     def check_cut(self) -> None:
         """Refuse a cut that cannot apply to the deciding signal (rise is on the log_nll scale); checked once the

@@ -25,7 +25,7 @@ from forgetfilter.run_dir import FINGERPRINT, check_outputs_spare_inputs, scores
 
 RECUT_FROM = "recut_from.json"
 # The settings that decide removals from saved scores. token_selection is not among them: it changes the scores.
-RECUT_KEYS = ("signal", "phi", "fraction", "count", "threshold_method", "rise", "canary_fpr")
+RECUT_KEYS = ("signal", *CUT_KEYS, "threshold_method", "rise", "canary_fpr")
 # Copied unchanged from the source when present (write_outputs writes the rest).
 CARRIED = ("probes.json", "stages.json", "scores_m0.json", "scores_m1.json", "scores_m2.json", "curves.jsonl")
 
@@ -80,8 +80,7 @@ def recut_run(
         raise DataError(
             f"the run saved no {config.signal} scores (it has {saved_signals})", path=source / "scores.jsonl"
         )
-    cut_given = any(getattr(config, key) is not None for key in CUT_KEYS)
-    if config.threshold_method == "canary" and not cut_given and not result.canaries:
+    if config.threshold_method == "canary" and not config.fixed_cuts() and not result.canaries:
         raise DataError("the run's config names canaries but no scores_m1/m2.json holds them", path=source)
     chosen = decide(config, result.before, result.after, result.canaries)
     recut = dataclasses.replace(result, signal=config.signal, threshold=chosen.threshold, mask=chosen.mask)

@@ -18,6 +18,7 @@ from typing import Any
 from forgetfilter.config import FilterConfig
 from forgetfilter.errors import ConfigError
 from forgetfilter.examples import Example
+from forgetfilter.paths import sha256_file
 from forgetfilter.training import SessionSettings
 
 FINGERPRINT = "fingerprint.json"
@@ -139,6 +140,4 @@ def write_atomic(path: Path, text: str) -> None:
 def scores_marker(source: Path) -> dict[str, str]:
     """What names a finished run's decisions for a folder built from them (recut_from.json, reused_from.json): its
     resolved path and the sha256 of its scores.jsonl."""
-    from forgetfilter.paths import sha256_file
-
     return {"source": str(Path(source).resolve()), "scores_sha256": sha256_file(Path(source) / "scores.jsonl")}
