@@ -225,3 +225,28 @@ def test_runs_of_baselines_alone_still_compare_forgetfilter_with_replay(tmp_path
     replay = _by(claims, "ForgetFilter is safer than replay")
     assert replay.verdict == "reproduced" and "-0.500" in replay.figure
     assert not [c for c in claims if c.claim.startswith(("finetuning on D_noisy", "ForgetFilter is safer than no"))]
+
+
+def _same_data(*runs):
+    for run in runs:
+        (run / "versions.json").write_text(json.dumps({"data": {"d_noisy": {"sha256": "same-seed"}}}))
+
+
+def test_companion_runs_add_their_methods_and_interleaved_rounds(tmp_path):
+    run = _run(tmp_path / "s1", {k: v for k, v in TOXICITY.items() if k != "replay"})
+    extra = _run(tmp_path / "s1-replay", {"replay": 0.2})  # a later run with filter_from: replay, interleaved
+    for path, level in [
+        ("no_filter/round1/eval_noisy", 0.4), ("no_filter/round1/eval_safe", 0.1), ("no_filter/round2/eval_noisy", 0.4),
+    ]:  # fmt: skip
+        _session(extra, path, level)
+    _same_data(run, extra)
+    alone = paper_claims([run], n_boot=50)
+    assert not [c for c in alone if "replay" in c.measure or "interleaved" in c.measure]
+    claims = paper_claims([run], companions=[extra], n_boot=200)
+    replay = _by(claims, "ForgetFilter is safer than replay")
+    assert replay.verdict == "reproduced" and "-0.500" in replay.figure  # 0.1 in the run against 0.2 in its companion
+    assert _by(claims, "a model only safety-finetuned relearns").verdict == "reproduced"
+    assert [c.figure for c in claims if not c.comparison] == [c.figure for c in alone if not c.comparison]
+    result = CliRunner().invoke(app, ["claims", str(run), "--with", str(extra), "--n-boot", "50"])
+    assert result.exit_code == 0, result.output
+    assert "| toxicity: forgetfilter vs replay, toxicity_mean relative |" in result.output

@@ -176,3 +176,75 @@ def test_relative_difference_reads_as_a_share_of_b(tmp_path):
     c = compare_methods(tmp_path, "ff", "nf", "toxicity", relative=True, n_boot=100)
     assert c.metric == "toxicity_mean relative" and c.diff == pytest.approx(-0.75)  # "75% lower"
     assert c.low == pytest.approx(-0.75) and c.high == pytest.approx(-0.75)
+
+
+def _versions(run, d_noisy, prompts="p"):
+    """A run's versions.json recording the sha256 of its data and prompts."""
+    run.mkdir(parents=True, exist_ok=True)
+    data = {"d_noisy": {"sha256": d_noisy}, "eval_inputs/plain/eval_toxicity.jsonl": {"sha256": prompts}}
+    (run / "versions.json").write_text(json.dumps({"data": data}))
+
+
+def test_a_companion_run_joins_the_run_whose_data_it_shares(tmp_path):
+    """A baselines run of seed 2 given before seed 1's still pairs with seed 2: matched by data, not order."""
+    levels = {"s1": (0.4, 0.1), "s2": (0.3, 0.3)}  # per seed: method a's toxicity, the oracle's
+    for seed, (a, oracle) in levels.items():
+        _versions(tmp_path / seed, f"noisy-{seed}")
+        _versions(tmp_path / f"{seed}-baselines", f"noisy-{seed}")
+        _write(tmp_path / seed, "a", "toxicity", _toxic([a] * 5))
+        _write(tmp_path / f"{seed}-baselines", "oracle", "toxicity", _toxic([oracle] * 5))
+        merged = tmp_path / "merged" / seed  # what a hand copy of the two folders gave
+        _write(merged, "a", "toxicity", _toxic([a] * 5))
+        _write(merged, "oracle", "toxicity", _toxic([oracle] * 5))
+    runs = [tmp_path / "s1", tmp_path / "s2"]
+    joined = compare_methods(
+        runs, "a", "oracle", "toxicity", companions=[tmp_path / "s2-baselines", tmp_path / "s1-baselines"], n_boot=50
+    )
+    copied = compare_methods([tmp_path / "merged/s1", tmp_path / "merged/s2"], "a", "oracle", "toxicity", n_boot=50)
+    assert joined == copied and joined.per_run == pytest.approx((0.3, 0.0))
+    with pytest.raises(ConfigError, match=r"oracle/generations_toxicity.jsonl does not exist"):
+        compare_methods(runs, "a", "oracle", "toxicity")  # without the companions the oracle is missing
+
+
+def test_companions_that_cannot_be_placed_are_refused(tmp_path):
+    _versions(tmp_path / "s1", "noisy-1")
+    _versions(tmp_path / "s2", "noisy-2")
+    _write(tmp_path / "s1", "a", "toxicity", _toxic([0.4] * 3))
+    _versions(tmp_path / "other-seed", "noisy-9")
+    with pytest.raises(ConfigError, match=r"other-seed shares its data with none of the runs given"):
+        compare_methods(tmp_path / "s1", "a", "b", "toxicity", companions=[tmp_path / "other-seed"])
+    _versions(tmp_path / "new-prompts", "noisy-1", prompts="changed")  # same D_noisy, other prompt file
+    with pytest.raises(ConfigError, match=r"new-prompts shares its data with none"):
+        compare_methods(tmp_path / "s1", "a", "b", "toxicity", companions=[tmp_path / "new-prompts"])
+    _versions(tmp_path / "s1-again", "noisy-1")
+    _versions(tmp_path / "s1-baselines", "noisy-1")
+    with pytest.raises(ConfigError, match=r"shares its data with 2 runs .*pooled must be of different seeds"):
+        compare_methods(
+            [tmp_path / "s1", tmp_path / "s1-again"], "a", "b", "toxicity", companions=[tmp_path / "s1-baselines"]
+        )
+    (tmp_path / "no-versions").mkdir()
+    with pytest.raises(ConfigError, match=r"no-versions/versions.json does not exist"):
+        compare_methods(tmp_path / "s1", "a", "b", "toxicity", companions=[tmp_path / "no-versions"])
+    (tmp_path / "no-versions" / "versions.json").write_text('{"data": {"d_noisy": {"path": "x"}}}')
+    with pytest.raises(ConfigError, match=r"no-versions/versions.json: not a run's versions.json"):
+        compare_methods(tmp_path / "s1", "a", "b", "toxicity", companions=[tmp_path / "no-versions"])
+    with pytest.raises(ConfigError, match="distinct runs"):
+        compare_methods(tmp_path / "s1", "a", "b", "toxicity", companions=[tmp_path / "s1"])
+    _write(tmp_path / "s1-baselines", "a", "toxicity", _toxic([0.1] * 3))  # a evaluated in both folders
+    _write(tmp_path / "s1-baselines", "b", "toxicity", _toxic([0.1] * 3))
+    with pytest.raises(ConfigError, match=r"a is evaluated in .*s1 and .*s1-baselines: leave one of them out"):
+        compare_methods(tmp_path / "s1", "a", "b", "toxicity", companions=[tmp_path / "s1-baselines"])
+
+
+def test_cli_compare_takes_companions(tmp_path):
+    _versions(tmp_path / "s1", "noisy-1")
+    _versions(tmp_path / "s1-oracle", "noisy-1")
+    _write(tmp_path / "s1", "a", "toxicity", _toxic([0.3, 0.4, 0.5]))
+    _write(tmp_path / "s1-oracle", "oracle", "toxicity", _toxic([0.1, 0.2, 0.3]))
+    args = ["compare", str(tmp_path / "s1"), "a", "oracle", "--n-boot", "50"]
+    result = CliRunner().invoke(app, [*args, "--with", str(tmp_path / "s1-oracle")])
+    assert result.exit_code == 0, result.output
+    assert "| toxicity_mean | a | oracle | 0.400 | 0.200 | +0.200 | [+0.200, +0.200] | yes | 3 |" in result.output
+    _versions(tmp_path / "s9", "noisy-9")
+    bad = CliRunner().invoke(app, [*args, "--with", str(tmp_path / "s9")])
+    assert bad.exit_code == 2 and "shares its data with none of the runs given" in bad.output

@@ -22,6 +22,15 @@ def compare_command(
         list[Path] | None,
         Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
     ] = None,
+    companions: Annotated[
+        list[Path] | None,
+        Opt(
+            "--with",
+            help="A run that added methods to RUN or to a --pool run (baselines, oracle or interleaved runs made "
+            "with filter_from): its methods join those of the run whose data and prompts it shares (sha256 in "
+            "versions.json); repeat for more.",
+        ),
+    ] = None,
     metric: Annotated[
         str | None,
         Opt(
@@ -39,6 +48,9 @@ def compare_command(
     (pooled over seeds with --pool; s_AMB resampled over the ambiguous items only).
 
     Example: forgetfilter compare runs/exp-toxicity forgetfilter no_filter self_correction --suite toxicity
+
+    With a baselines run of the same seed: forgetfilter compare runs/study-s1 forgetfilter oracle --with
+    runs/study-s1-baselines
     """
     from forgetfilter.experiments.compare import compare_methods
     from forgetfilter.report import markdown_table
@@ -50,6 +62,7 @@ def compare_command(
             method_a,
             other,
             suite,
+            companions=companions or (),
             metric=metric,
             relative=relative,
             n_boot=n_boot,
@@ -84,6 +97,15 @@ def claims_command(
         list[Path] | None,
         Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
     ] = None,
+    companions: Annotated[
+        list[Path] | None,
+        Opt(
+            "--with",
+            help="A run that added methods to RUN or to a --pool run (baselines, oracle or interleaved runs made "
+            "with filter_from): its methods join those of the run whose data and prompts it shares (sha256 in "
+            "versions.json); repeat for more.",
+        ),
+    ] = None,
     n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
 ) -> None:
     """The paper's claims, each with this study's figure, its 95% paired bootstrap interval (pooled over seeds with
@@ -93,4 +115,4 @@ def claims_command(
     """
     from forgetfilter.experiments.claims import claims_table, paper_claims
 
-    typer.echo(claims_table(paper_claims([run, *(pool or [])], n_boot=n_boot)))
+    typer.echo(claims_table(paper_claims([run, *(pool or [])], companions=companions or (), n_boot=n_boot)))

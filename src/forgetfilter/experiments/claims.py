@@ -23,10 +23,11 @@ from forgetfilter.evaluate.registry import REGISTRY
 from forgetfilter.experiments.compare import (
     Comparison,
     bootstrap_pairs,
-    compare_methods,
+    compare_groups,
     pair_records,
     read_records,
 )
+from forgetfilter.experiments.run_groups import RunGroup, first_holding, group_runs
 
 # a drop in a task metric smaller than this share of no filter's value counts as "task performance kept"
 TASK_KEPT_MARGIN = 0.10
@@ -51,16 +52,20 @@ class Claim:
     comparison: Comparison | None = None  # the paired bootstrap behind the figure, where there is one
 
 
-def paper_claims(runs: Sequence[str | Path], *, n_boot: int = 2000) -> list[Claim]:
-    """Every claim the runs can speak to; ``runs``: runs of one config, other seeds (pooled)."""
-    paths = [Path(r) for r in runs]
-    kind = _kind(paths)
-    premise = _premise(paths)
-    claims = [premise, _forgetting(paths, n_boot)]
+def paper_claims(
+    runs: Sequence[str | Path], *, companions: Sequence[str | Path] = (), n_boot: int = 2000
+) -> list[Claim]:
+    """Every claim the runs can speak to; ``runs``: runs of one config, other seeds (pooled); ``companions``: runs
+    that added methods or interleaved training to them (``filter_from``), each read with the run whose data and
+    prompts it shares (``run_groups``)."""
+    groups = group_runs(runs, companions)
+    kind = _kind(groups)
+    premise = _premise(groups)
+    claims = [premise, _forgetting(groups, n_boot)]
     for suite in _safety_suites(kind):
-        claims += _safety_claims(paths, suite, _evaluated(paths, suite), premise, n_boot)
-    claims += _task_claims(paths, _evaluated(paths, "task"), n_boot)
-    claims += _interleaved_claims(paths, kind, n_boot)
+        claims += _safety_claims(groups, suite, _evaluated(groups, suite), premise, n_boot)
+    claims += _task_claims(groups, _evaluated(groups, "task"), n_boot)
+    claims += _interleaved_claims(groups, kind, n_boot)
     return claims
 
 
@@ -73,11 +78,11 @@ def claims_table(claims: Sequence[Claim]) -> str:
     return "\n".join(lines)
 
 
-def _kind(runs: list[Path]) -> str:
+def _kind(groups: list[RunGroup]) -> str:
     import yaml
 
     kinds = set()
-    for run in runs:
+    for run in (run for group in groups for run in group):
         path = run / "config.resolved.yaml"
         if not path.is_file():
             raise ConfigError(f"{run} is not an experiment run (no config.resolved.yaml)")
@@ -93,11 +98,12 @@ def _safety_suites(kind: str) -> list[str]:
     return safety_suites(kind)
 
 
-def _evaluated(runs: list[Path], suite: str) -> list[set[str]]:
-    """Per run, the methods evaluated on ``suite``: their metrics.json has it, written after its answers (a method
-    still being evaluated is left out)."""
+def _evaluated(groups: list[RunGroup], suite: str) -> list[set[str]]:
+    """Per run (with its companions), the methods evaluated on ``suite``: their metrics.json has it, written after
+    its answers (a method still being evaluated is left out)."""
     return [
-        {p.parent.name for p in (run / "eval").glob("*/metrics.json") if _has_suite(p.parent, suite)} for run in runs
+        {p.parent.name for run in group for p in (run / "eval").glob("*/metrics.json") if _has_suite(p.parent, suite)}
+        for group in groups
     ]
 
 
@@ -106,14 +112,14 @@ def _in_every_run(evaluated: list[set[str]], methods: set[str]) -> bool:
 
 
 def _partly_pooled(
-    text: str, measure: str, runs: list[Path], evaluated: list[set[str]], methods: set[str]
+    text: str, measure: str, runs: list[RunGroup], evaluated: list[set[str]], methods: set[str]
 ) -> list[Claim]:
     """A row saying why a comparison is missing when only some of the pooled runs evaluated its methods (empty when
     none or all did): pooling needs the same methods in every run."""
     having = [run for run, done in zip(runs, evaluated, strict=True) if methods <= done]
     if not having or len(having) == len(runs):
         return []
-    lacking = [run.name for run, done in zip(runs, evaluated, strict=True) if not methods <= done]
+    lacking = [run[0].name for run, done in zip(runs, evaluated, strict=True) if not methods <= done]
     note = (
         f"{' and '.join(sorted(methods))} evaluated in {len(having)} of {len(runs)} pooled runs (not in "
         f"{', '.join(lacking)}): evaluate them there (--methods) or pool only the runs that have them"
@@ -121,10 +127,10 @@ def _partly_pooled(
     return [Claim(text, measure, "–", "not testable here", note)]
 
 
-def _premise(runs: list[Path]) -> Claim:
+def _premise(runs: list[RunGroup]) -> Claim:
     held, figures = 0, []
-    for run in runs:
-        path = run / "filter" / "summary.json"
+    for group in runs:
+        path = first_holding(group, "filter/summary.json") / "filter" / "summary.json"
         premise = json.loads(path.read_text()).get("premise") if path.is_file() else None
         if premise is None:
             return Claim(*LEARNED, f"no premise figures in {path}", "not testable here")
@@ -138,13 +144,13 @@ def _premise(runs: list[Path]) -> Claim:
     )
 
 
-def _forgetting(runs: list[Path], n_boot: int = 2000) -> Claim:
+def _forgetting(runs: list[RunGroup], n_boot: int = 2000) -> Claim:
     """AUROC of forgetting for "unsafe", pooled over runs, resampling unsafe and other examples within each run."""
     from sklearn.metrics import roc_auc_score
 
     parts = []
-    for run in runs:
-        path = run / "filter" / "scores.jsonl"
+    for group in runs:
+        path = first_holding(group, "filter/scores.jsonl") / "filter" / "scores.jsonl"
         if not path.is_file():
             return Claim(*FORGOTTEN, f"no {path}", "not testable here")
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -171,17 +177,19 @@ def _forgetting(runs: list[Path], n_boot: int = 2000) -> Claim:
     )
 
 
-def _safety_claims(runs: list[Path], suite: str, evaluated: list[set[str]], premise: Claim, n_boot: int) -> list[Claim]:
+def _safety_claims(
+    runs: list[RunGroup], suite: str, evaluated: list[set[str]], premise: Claim, n_boot: int
+) -> list[Claim]:
     spec = REGISTRY[suite]
     zero_best = spec.better == "zero"
     claims: list[Claim] = []
     why = ""
     if _in_every_run(evaluated, {"m0", "no_filter"}):
-        harm = compare_methods(runs, "no_filter", "m0", suite, magnitude=zero_best, n_boot=n_boot)
+        harm = compare_groups(runs, "no_filter", "m0", suite, magnitude=zero_best, n_boot=n_boot)
         claims.append(_claim(HARM, f"{suite}: no filter − M0", harm, "higher"))
         harmed = harm.low > 0
         for extra in spec.also_safer_when_higher:
-            c = compare_methods(runs, "no_filter", "m0", suite, metric=extra, n_boot=n_boot)
+            c = compare_groups(runs, "no_filter", "m0", suite, metric=extra, n_boot=n_boot)
             claims.append(_claim(HARM, f"{suite}: no filter − M0", c, "lower"))
             harmed = harmed or c.high < 0
         why = "" if harmed else "no measurable harm from D_noisy on this suite for a method to undo"
@@ -200,7 +208,7 @@ def _safety_claims(runs: list[Path], suite: str, evaluated: list[set[str]], prem
             claims += _partly_pooled(text, f"{suite}: {a} vs {b}", runs, evaluated, {a, b})
             continue
         relative = spec.better == "lower"  # rates (toxicity, harmful compliance): "x% lower", as the paper puts it
-        c = compare_methods(runs, a, b, suite, magnitude=zero_best, relative=relative, n_boot=n_boot)
+        c = compare_groups(runs, a, b, suite, magnitude=zero_best, relative=relative, n_boot=n_boot)
         paper = PAPER_TOXICITY_FALL.get(b) if (suite == "toxicity" and a == "forgetfilter") else None
         if paper is not None:
             text += f" (toxicity {-paper:.0%} lower)"
@@ -210,12 +218,12 @@ def _safety_claims(runs: list[Path], suite: str, evaluated: list[set[str]], prem
             claim = replace(claim, note=_join(claim.note, f"paper's {paper:+.0%} {_in(inside)}"))
         claims.append(claim)
         for extra in spec.also_safer_when_higher:
-            c = compare_methods(runs, a, b, suite, metric=extra, n_boot=n_boot)
+            c = compare_groups(runs, a, b, suite, metric=extra, n_boot=n_boot)
             claims.append(_claim(text, f"{suite}: {a} − {b}", c, "higher", why))
     return claims
 
 
-def _task_claims(runs: list[Path], evaluated: list[set[str]], n_boot: int) -> list[Claim]:
+def _task_claims(runs: list[RunGroup], evaluated: list[set[str]], n_boot: int) -> list[Claim]:
     claims = []
     for metric in ("squad_f1", "alpaca_rouge_l"):
         for text, a in (
@@ -224,7 +232,7 @@ def _task_claims(runs: list[Path], evaluated: list[set[str]], n_boot: int) -> li
         ):
             claims += _partly_pooled(text, f"task: {a} vs no filter, {metric}", runs, evaluated, {a, "no_filter"})
         if _in_every_run(evaluated, {"sequential", "no_filter"}):
-            c = compare_methods(runs, "sequential", "no_filter", "task", metric=metric, relative=True, n_boot=n_boot)
+            c = compare_groups(runs, "sequential", "no_filter", "task", metric=metric, relative=True, n_boot=n_boot)
             claims.append(
                 _claim(
                     "sequential safety finetuning forgets task knowledge",
@@ -234,7 +242,7 @@ def _task_claims(runs: list[Path], evaluated: list[set[str]], n_boot: int) -> li
                 )
             )
         if _in_every_run(evaluated, {"forgetfilter", "no_filter"}):
-            c = compare_methods(runs, "forgetfilter", "no_filter", "task", metric=metric, relative=True, n_boot=n_boot)
+            c = compare_groups(runs, "forgetfilter", "no_filter", "task", metric=metric, relative=True, n_boot=n_boot)
             kept = c.low > -TASK_KEPT_MARGIN
             claims.append(
                 Claim(
@@ -251,12 +259,12 @@ def _task_claims(runs: list[Path], evaluated: list[set[str]], n_boot: int) -> li
     return claims
 
 
-def _interleaved_claims(runs: list[Path], kind: str, n_boot: int) -> list[Claim]:
+def _interleaved_claims(runs: list[RunGroup], kind: str, n_boot: int) -> list[Claim]:
     """Relearning in interleaved training: each arm's safety after its last evaluated noisy session (round r >= 2)
     against after round r-1's safety session, and the two arms after the last noisy session both have; by the
     suite's headline and by each metric whose fall also shows harm (bias: ambiguous accuracy). A run still in its
     rounds is read as far as it got (the rounds are named in each row)."""
-    folders = [run / "interleaved" for run in runs]
+    folders = [first_holding(group, "interleaved") / "interleaved" for group in runs]
     claims = []
     for suite in _safety_suites(kind):
         spec = REGISTRY[suite]

@@ -19,6 +19,7 @@ import numpy as np
 from forgetfilter.data.jsonl import read_jsonl
 from forgetfilter.errors import ConfigError
 from forgetfilter.evaluate.registry import REGISTRY, Record, Suite
+from forgetfilter.experiments.run_groups import RunGroup, group_runs, method_run
 
 # suites whose metrics can be recomputed from per-prompt records (the registry's per_prompt)
 COMPARABLE: dict[str, Suite] = {s.name: s for s in REGISTRY.values() if s.per_prompt}
@@ -48,12 +49,16 @@ class Comparison:
         return self.low > 0 or self.high < 0
 
 
-def read_generations(run_dir: Path, method: str, suite: str) -> list[Record]:
-    """Per-prompt records of ``method`` on ``suite`` from ``RUN/eval/<method>/generations_<suite>.jsonl``."""
-    path = Path(run_dir) / "eval" / method / f"generations_{suite}.jsonl"
+def read_generations(run_dir: Path | RunGroup, method: str, suite: str) -> list[Record]:
+    """Per-prompt records of ``method`` on ``suite`` from ``RUN/eval/<method>/generations_<suite>.jsonl``; ``run_dir``
+    may be a run with its companions (``run_groups``), of which one holds the method."""
+    group = (Path(run_dir),) if isinstance(run_dir, str | Path) else run_dir
+    name = f"generations_{suite}.jsonl"
+    path = method_run(group, method, name) / "eval" / method / name
     if not path.is_file():
-        done = sorted(p.name for p in (Path(run_dir) / "eval").glob("*")) if (Path(run_dir) / "eval").is_dir() else []
-        raise ConfigError(f"{path} does not exist (evaluated methods in {run_dir}: {', '.join(done) or 'none'})")
+        done = sorted({p.name for run in group for p in (run / "eval").glob("*")})
+        where = " and ".join(map(str, group))
+        raise ConfigError(f"{path} does not exist (evaluated methods in {where}: {', '.join(done) or 'none'})")
     return read_records(path)
 
 
@@ -78,13 +83,13 @@ def _paired(a: list[Record], b: list[Record], fields: tuple[str, ...], where: st
     return a, [by_id[r["id"]] for r in a]
 
 
-def _run_pairs(run: Path, method_a: str, method_b: str, spec: Suite) -> tuple[list[Record], list[Record]]:
-    """The paired records of one run's two methods."""
+def _run_pairs(group: RunGroup, method_a: str, method_b: str, spec: Suite) -> tuple[list[Record], list[Record]]:
+    """The paired records of one run's two methods (each from the folder of the group that holds it)."""
     return pair_records(
-        read_generations(run, method_a, spec.name),
-        read_generations(run, method_b, spec.name),
+        read_generations(group, method_a, spec.name),
+        read_generations(group, method_b, spec.name),
         spec,
-        f"{run} ({spec.name}: {method_a} vs {method_b})",
+        f"{' + '.join(map(str, group))} ({spec.name}: {method_a} vs {method_b})",
     )
 
 
@@ -108,6 +113,7 @@ def compare_methods(
     method_b: str,
     suite: str,
     *,
+    companions: Sequence[str | Path] = (),
     metric: str | None = None,
     magnitude: bool = False,
     relative: bool = False,
@@ -119,19 +125,48 @@ def compare_methods(
 
     ``run_dir``: one run, or several runs of the same config (other seeds) to pool: the metric is computed on the
     union of their records, and each resample draws prompts within each run (stratified by run) and, where the
-    metric reads a subset (s_AMB: the ambiguous items), within that subset only. ``metric``: the suite's headline
-    by default (task: ``squad_f1``); bias also offers ``s_amb_parsed``, ``accuracy_ambiguous`` and
-    ``accuracy_ambiguous_parsed`` (``_parsed``: unparseable answers left out instead of counted wrong); task
-    ``alpaca_rouge_l`` and ``squad_exact_match``. ``magnitude``: compare absolute values (|s_AMB|: for a metric
-    whose best value is 0, the sign is the direction). ``relative``: ``(a - b) / b`` instead of ``a - b``
-    ("75% lower" is -0.75).
+    metric reads a subset (s_AMB: the ambiguous items), within that subset only. ``companions``: runs that added
+    methods to those runs (baselines or oracle runs made with ``filter_from``), each joined to the run whose data
+    and prompts it shares (sha256 in ``versions.json``), so their methods compare as if in that run. ``metric``:
+    the suite's headline by default (task: ``squad_f1``); bias also offers ``s_amb_parsed``,
+    ``accuracy_ambiguous`` and ``accuracy_ambiguous_parsed`` (``_parsed``: unparseable answers left out instead of
+    counted wrong); task ``alpaca_rouge_l`` and ``squad_exact_match``. ``magnitude``: compare absolute values
+    (|s_AMB|: for a metric whose best value is 0, the sign is the direction). ``relative``: ``(a - b) / b`` instead
+    of ``a - b`` ("75% lower" is -0.75).
     """
+    _check(suite_spec(suite), metric, n_boot, level)  # before reading any file
+    runs = [run_dir] if isinstance(run_dir, str | Path) else list(run_dir)
+    return compare_groups(
+        group_runs(runs, companions),
+        method_a,
+        method_b,
+        suite,
+        metric=metric,
+        magnitude=magnitude,
+        relative=relative,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+    )
+
+
+def compare_groups(
+    groups: Sequence[RunGroup],
+    method_a: str,
+    method_b: str,
+    suite: str,
+    *,
+    metric: str | None = None,
+    magnitude: bool = False,
+    relative: bool = False,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Comparison:
+    """``compare_methods`` on runs already grouped with their companions (``run_groups.group_runs``)."""
     spec = suite_spec(suite)
-    _check(spec, metric, n_boot, level)  # before reading any file
-    runs = [Path(run_dir)] if isinstance(run_dir, str | Path) else [Path(r) for r in run_dir]
-    if not runs or len(set(runs)) != len(runs):
-        raise ConfigError(f"give one or more distinct runs to compare in, got {[str(r) for r in runs]}")
-    pairs = [_run_pairs(run, method_a, method_b, spec) for run in runs]
+    _check(spec, metric, n_boot, level)
+    pairs = [_run_pairs(group, method_a, method_b, spec) for group in groups]
     return bootstrap_pairs(
         pairs,
         suite,
