@@ -250,3 +250,6 @@ def test_companion_runs_add_their_methods_and_interleaved_rounds(tmp_path):
     result = CliRunner().invoke(app, ["claims", str(run), "--with", str(extra), "--n-boot", "50"])
     assert result.exit_code == 0, result.output
     assert "| toxicity: forgetfilter vs replay, toxicity_mean relative |" in result.output
+    _session(run, "no_filter/round1/eval_noisy", 0.4)  # interleaved rounds in both folders: which to read is a guess
+    with pytest.raises(ConfigError, match=r"interleaved training is in .*s1 and .*s1-replay: leave one of them out"):
+        paper_claims([run], companions=[extra], n_boot=50)

@@ -27,7 +27,7 @@ from forgetfilter.experiments.compare import (
     pair_records,
     read_records,
 )
-from forgetfilter.experiments.run_groups import RunGroup, first_holding, group_runs
+from forgetfilter.experiments.run_groups import RunGroup, first_holding, group_runs, only_holding
 
 # a drop in a task metric smaller than this share of no filter's value counts as "task performance kept"
 TASK_KEPT_MARGIN = 0.10
@@ -264,7 +264,7 @@ def _interleaved_claims(runs: list[RunGroup], kind: str, n_boot: int) -> list[Cl
     against after round r-1's safety session, and the two arms after the last noisy session both have; by the
     suite's headline and by each metric whose fall also shows harm (bias: ambiguous accuracy). A run still in its
     rounds is read as far as it got (the rounds are named in each row)."""
-    folders = [first_holding(group, "interleaved") / "interleaved" for group in runs]
+    folders = [only_holding(group, "interleaved", "interleaved training is in") / "interleaved" for group in runs]
     claims = []
     for suite in _safety_suites(kind):
         spec = REGISTRY[suite]

@@ -69,14 +69,21 @@ def _same_data(a: dict[str, str], b: dict[str, str]) -> bool:
 def method_run(group: RunGroup, method: str, relpath: str) -> Path:
     """The folder of ``group`` holding ``eval/<method>/<relpath>`` (the run itself when none does, so a missing file
     is named there); a method evaluated in two of them is refused rather than one picked."""
-    holding = [run for run in group if (run / "eval" / method / relpath).is_file()]
+    return only_holding(group, f"eval/{method}/{relpath}", f"{method} is evaluated in")
+
+
+def only_holding(group: RunGroup, relpath: str, what: str = "") -> Path:
+    """The one folder of ``group`` that holds ``relpath`` (the run itself when none does); two are refused, since
+    which to read would be a guess (``what`` opens the error)."""
+    holding = [run for run in group if (run / relpath).exists()]
     if len(holding) > 1:
         raise ConfigError(
-            f"{method} is evaluated in {' and '.join(map(str, holding))}: leave one of them out of --with"
+            f"{what or relpath + ' is in'} {' and '.join(map(str, holding))}: leave one of them out of --with"
         )
     return holding[0] if holding else group[0]
 
 
 def first_holding(group: RunGroup, relpath: str) -> Path:
-    """The first folder of ``group`` that holds ``relpath`` (a file or folder), else the run itself."""
+    """The first folder of ``group`` that holds ``relpath`` (a file or folder), else the run itself: for the
+    filter's files, which a ``filter_from`` run copies from the run it reuses."""
     return next((run for run in group if (run / relpath).exists()), group[0])
