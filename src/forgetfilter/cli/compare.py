@@ -10,6 +10,16 @@ import typer
 from forgetfilter.cli._common import console, user_errors
 
 Opt = typer.Option
+# --with, shared by compare and claims
+Companions = Annotated[
+    list[Path] | None,
+    Opt(
+        "--with",
+        help="A run that added methods to RUN or to a --pool run (baselines, oracle or interleaved runs made with "
+        "filter_from): its methods join those of the run whose data and prompts it shares (sha256 in versions.json); "
+        "repeat for more.",
+    ),
+]
 
 
 @user_errors
@@ -22,15 +32,7 @@ def compare_command(
         list[Path] | None,
         Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
     ] = None,
-    companions: Annotated[
-        list[Path] | None,
-        Opt(
-            "--with",
-            help="A run that added methods to RUN or to a --pool run (baselines, oracle or interleaved runs made "
-            "with filter_from): its methods join those of the run whose data and prompts it shares (sha256 in "
-            "versions.json); repeat for more.",
-        ),
-    ] = None,
+    companions: Companions = None,
     metric: Annotated[
         str | None,
         Opt(
@@ -97,15 +99,7 @@ def claims_command(
         list[Path] | None,
         Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
     ] = None,
-    companions: Annotated[
-        list[Path] | None,
-        Opt(
-            "--with",
-            help="A run that added methods to RUN or to a --pool run (baselines, oracle or interleaved runs made "
-            "with filter_from): its methods join those of the run whose data and prompts it shares (sha256 in "
-            "versions.json); repeat for more.",
-        ),
-    ] = None,
+    companions: Companions = None,
     n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
 ) -> None:
     """The paper's claims, each with this study's figure, its 95% paired bootstrap interval (pooled over seeds with
