@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -150,35 +151,12 @@ def compare_methods(
     )
 
 
-def compare_groups(
-    groups: Sequence[RunGroup],
-    method_a: str,
-    method_b: str,
-    suite: str,
-    *,
-    metric: str | None = None,
-    magnitude: bool = False,
-    relative: bool = False,
-    n_boot: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> Comparison:
-    """``compare_methods`` on runs already grouped with their companions (``run_groups.group_runs``)."""
+def compare_groups(groups: Sequence[RunGroup], method_a: str, method_b: str, suite: str, **options: Any) -> Comparison:
+    """``compare_methods`` on runs already grouped with their companions (``run_groups.group_runs``); ``options``:
+    ``bootstrap_pairs``'s keywords (metric, magnitude, relative, n_boot, level, seed), checked there."""
     spec = suite_spec(suite)
-    _check(spec, metric, n_boot, level)
     pairs = [_run_pairs(group, method_a, method_b, spec) for group in groups]
-    return bootstrap_pairs(
-        pairs,
-        suite,
-        method_a,
-        method_b,
-        metric=metric,
-        magnitude=magnitude,
-        relative=relative,
-        n_boot=n_boot,
-        level=level,
-        seed=seed,
-    )
+    return bootstrap_pairs(pairs, suite, method_a, method_b, **options)
 
 
 def suite_spec(suite: str) -> Suite:
