@@ -245,6 +245,8 @@ def test_each_process_resumes_its_own_random_generators(monkeypatch):
     assert training._own_rng_states(state) is state
 
 
+# attention pinned: `auto` times the kernels at each process's rows per micro-batch (5 here, 2 in each of two
+# processes), so the two runs could train with different kernels on a close timing call (docs/scaling.md)
 EXPERIMENT = """
 kind: toxicity
 methods: [no_filter, forgetfilter, replay]
@@ -253,9 +255,13 @@ eval: {n: 5, batch_size: 2, max_new_tokens: 3}
 filter:
   dtype: float32
   lora: {dropout: 0.0}
-  s1: {epochs: 1, batch_size: 5, grad_accum: 2, lr: 0.01}
-  s1_plus: {epochs: 1, batch_size: 4, grad_accum: 1, lr: 0.01}
-interleaved: {rounds: 2, n_eval: 3, noisy: {epochs: 1, batch_size: 4, lr: 0.01}, safe: {max_steps: 1, lr: 0.01}}
+  s1: {epochs: 1, batch_size: 5, grad_accum: 2, lr: 0.01, attention: sdpa}
+  s1_plus: {epochs: 1, batch_size: 4, grad_accum: 1, lr: 0.01, attention: sdpa}
+interleaved:
+  rounds: 2
+  n_eval: 3
+  noisy: {epochs: 1, batch_size: 4, lr: 0.01, attention: sdpa}
+  safe: {max_steps: 1, lr: 0.01, attention: sdpa}
 """
 TIMINGS = ("wall_seconds", "generation_seconds", "tokens_per_second", "peak_rss_mib")
 
