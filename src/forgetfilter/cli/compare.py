@@ -10,7 +10,12 @@ import typer
 from forgetfilter.cli._common import console, user_errors
 
 Opt = typer.Option
-# --with, shared by compare and claims
+# the options compare and claims share
+RunDir = Annotated[Path, typer.Argument(help="Experiment run directory (forgetfilter experiment --out).")]
+Pooled = Annotated[
+    list[Path] | None,
+    Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
+]
 Companions = Annotated[
     list[Path] | None,
     Opt(
@@ -24,14 +29,11 @@ Companions = Annotated[
 
 @user_errors
 def compare_command(
-    run: Annotated[Path, typer.Argument(help="Experiment run directory (forgetfilter experiment --out).")],
+    run: RunDir,
     method_a: Annotated[str, typer.Argument(help="Method whose value is first, e.g. forgetfilter.")],
     method_b: Annotated[list[str], typer.Argument(help="One or more methods to compare it with, e.g. no_filter.")],
     suite: Annotated[str, Opt(help="Suite: toxicity, bias, harmfulness or task.")] = "toxicity",
-    pool: Annotated[
-        list[Path] | None,
-        Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
-    ] = None,
+    pool: Pooled = None,
     companions: Companions = None,
     metric: Annotated[
         str | None,
@@ -94,11 +96,8 @@ def compare_command(
 
 @user_errors
 def claims_command(
-    run: Annotated[Path, typer.Argument(help="Experiment run directory (forgetfilter experiment --out).")],
-    pool: Annotated[
-        list[Path] | None,
-        Opt(help="Another run of the same config (another seed) to pool with RUN; repeat for more."),
-    ] = None,
+    run: RunDir,
+    pool: Pooled = None,
     companions: Companions = None,
     n_boot: Annotated[int, Opt(help="Bootstrap resamples.")] = 2000,
 ) -> None:
